@@ -1,0 +1,31 @@
+"""Marrow: a Python platform for read-heavy content services.
+
+``marrow.store`` is the embedded, compressed, in-memory object store everything else reads from.
+"""
+
+from marrow.errors import (
+    BlobError,
+    BlobVersionError,
+    CorruptBlobError,
+    IncompatibleSchemaError,
+    MarrowError,
+    NotFoundError,
+    RecordError,
+    SchemaError,
+    StateMismatchError,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BlobError",
+    "BlobVersionError",
+    "CorruptBlobError",
+    "IncompatibleSchemaError",
+    "MarrowError",
+    "NotFoundError",
+    "RecordError",
+    "SchemaError",
+    "StateMismatchError",
+    "__version__",
+]

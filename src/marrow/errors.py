@@ -1,0 +1,55 @@
+"""The one exception tree of Marrow.
+
+    MarrowError
+    ├── SchemaError                 a schema is malformed, or a record does not fit it
+    │   └── IncompatibleSchemaError a schema change that existing data cannot follow
+    ├── RecordError                 a record cannot be written (bad value, duplicate primary key)
+    ├── BlobError                   a blob cannot be used; the state in memory is left as it was
+    │   ├── CorruptBlobError        truncated, checksum mismatch, malformed header
+    │   ├── BlobVersionError        written in a format version this code does not read
+    │   └── StateMismatchError      a delta made for another state than the one in memory
+    └── NotFoundError               a type, field or index that does not exist
+
+Every message says what was wrong and, where it helps, what to do about it.
+"""
+
+from __future__ import annotations
+
+
+class MarrowError(Exception):
+    """Root of every error Marrow raises on purpose."""
+
+
+class SchemaError(MarrowError):
+    """A schema is malformed, or a value does not fit the schema."""
+
+
+class IncompatibleSchemaError(SchemaError):
+    """A schema change that data written with the old schema cannot follow."""
+
+
+class RecordError(MarrowError):
+    """A record cannot be written as given."""
+
+
+class BlobError(MarrowError):
+    """A blob cannot be applied. The state in memory is left untouched."""
+
+
+class CorruptBlobError(BlobError):
+    """A blob is truncated, fails its checksum, or has a malformed header."""
+
+
+class BlobVersionError(BlobError):
+    """A blob was written in a format version this code does not read."""
+
+
+class StateMismatchError(BlobError):
+    """A delta applies to another state than the one in memory."""
+
+
+class NotFoundError(MarrowError, KeyError):
+    """A type, field or index that does not exist."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""

@@ -1,0 +1,39 @@
+"""The store: an embedded, compressed, in-memory object store, versioned as snapshots and deltas.
+
+    from marrow import store
+
+    schema = store.Schema.from_classes(Title)
+    ws = store.WriteState(schema)
+    ws.add(Title(id=1, title="Dark", year=2017))
+    cycle = ws.commit()
+    state = store.ReadState.from_snapshot(cycle.snapshot())
+    state["Title"].get(1).title   # 'Dark'
+"""
+
+from marrow.store._views import RecordView
+from marrow.store.blob import Blob, read_blob, read_header
+from marrow.store.index import HashIndex, PrefixIndex, PrimaryKeyIndex
+from marrow.store.read import ReadState, TypeReader
+from marrow.store.schema import Field, FieldType, Float, Int, Kind, ObjectSchema, Schema
+from marrow.store.write import Cycle, WriteState
+
+__all__ = [
+    "Blob",
+    "Cycle",
+    "Field",
+    "FieldType",
+    "Float",
+    "HashIndex",
+    "Int",
+    "Kind",
+    "ObjectSchema",
+    "PrefixIndex",
+    "PrimaryKeyIndex",
+    "ReadState",
+    "RecordView",
+    "Schema",
+    "TypeReader",
+    "WriteState",
+    "read_blob",
+    "read_header",
+]

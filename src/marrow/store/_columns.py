@@ -1,0 +1,335 @@
+"""Encoded columns: how one field of one type is laid out in memory and in blobs.
+
+A :class:`Column` holds one field for ordinals ``0..n-1``:
+
+* ``scalar`` — ``codes`` has one code per ordinal. Integers are stored as ``value - base`` in the
+  fewest bits; booleans as 0/1; floats and doubles as their bit patterns; references as the target's
+  ordinal; strings and bytes in *dict* mode as ids into a :class:`Table` of distinct values.
+* ``var`` — strings and bytes in *direct* mode: ``ends`` holds each ordinal's cumulative end offset
+  into ``data`` (a byte pool), with the null flag in the top bit.
+* ``list`` / ``set`` / ``map`` — ``ends`` as for ``var`` but counting elements; ``codes`` holds the
+  elements (map keys), ``values`` the map values, each encoded like a scalar column.
+
+In every column the all-ones code is null, and an ordinal that holds no record is null.
+Columns are immutable; :func:`splice` builds the next version's column from this one and a patch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from marrow.store._packed import Packed, bits_for, choose_layout
+
+
+@dataclass(frozen=True)
+class Table:
+    """Distinct strings (or bytes) of a dict-mode field, addressed by id; grows by appending."""
+
+    ends: Packed  # cumulative end offset of entry k
+    data: np.ndarray  # uint8
+
+    @classmethod
+    def build(cls, values: list[bytes]) -> Table:
+        lengths = np.fromiter((len(v) for v in values), dtype=np.uint64, count=len(values))
+        ends = np.cumsum(lengths, dtype=np.uint64)
+        total = int(ends[-1]) if len(ends) else 0
+        data = np.frombuffer(b"".join(values), dtype=np.uint8) if total else np.zeros(0, np.uint8)
+        return cls(Packed.encode(ends, choose_layout(bits_for(total))), data)
+
+    def __len__(self) -> int:
+        return self.ends.n
+
+    def entries(self) -> list[bytes]:
+        ends = self.ends.decode().tolist()
+        raw = self.data.tobytes()
+        start = 0
+        out = []
+        for end in ends:
+            out.append(raw[start:end])
+            start = end
+        return out
+
+    def head(self, k: int) -> Table:
+        """The first ``k`` entries."""
+        if k == len(self):
+            return self
+        ends = self.ends.decode()[:k]
+        total = int(ends[-1]) if k else 0
+        return Table(Packed.encode(ends, self.ends.bits), self.data[:total])
+
+    def extended(self, more: Table) -> Table:
+        if len(more) == 0:
+            return self
+        base = int(self.ends.get(len(self) - 1)) if len(self) else 0
+        ends = np.concatenate([self.ends.decode(), more.ends.decode() + np.uint64(base)])
+        total = int(ends[-1])
+        return Table(Packed.encode(ends, choose_layout(bits_for(total))), np.concatenate([self.data, more.data]))
+
+    @property
+    def nbytes(self) -> int:
+        return self.ends.nbytes + int(self.data.nbytes)
+
+
+@dataclass(frozen=True)
+class Codes:
+    """Codes of scalar values: ``packed``; ``base`` is added to integer codes; ``table`` for strings.
+
+    ``table_start`` is only meaningful in a patch: the table is cut to that many entries before the
+    patch's own table entries are appended (0 in a full column).
+    """
+
+    packed: Packed
+    base: int = 0
+    table: Table | None = None
+    table_start: int = 0
+
+    @property
+    def nbytes(self) -> int:
+        return self.packed.nbytes + (self.table.nbytes if self.table is not None else 0)
+
+
+@dataclass(frozen=True)
+class Column:
+    shape: str  # "scalar" | "var" | "list" | "set" | "map"
+    codes: Codes | None = None
+    ends: Packed | None = None
+    data: np.ndarray | None = None
+    values: Codes | None = None
+
+    @property
+    def nbytes(self) -> int:
+        total = 0
+        for part in (self.codes, self.values, self.ends):
+            if part is not None:
+                total += part.nbytes
+        if self.data is not None:
+            total += int(self.data.nbytes)
+        return total
+
+    @property
+    def n(self) -> int:
+        return self.codes.packed.n if self.shape == "scalar" else self.ends.n  # type: ignore[union-attr]
+
+    # --- var / collection helpers ----------------------------------------------------------------
+
+    def end_bits(self) -> int:
+        assert self.ends is not None
+        return self.ends.bits - 1
+
+    def spans(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(starts, ends, null mask) per ordinal for var and collection columns."""
+        assert self.ends is not None
+        raw = self.ends.decode()
+        flag = np.uint64(1 << self.end_bits())
+        nulls = (raw & flag) != 0
+        ends = raw & (flag - np.uint64(1))
+        starts = np.empty_like(ends)
+        if len(ends):
+            starts[0] = 0
+            starts[1:] = ends[:-1]
+        return starts, ends, nulls
+
+    def take(self, ordinals: np.ndarray) -> Column:
+        """The rows at ``ordinals`` as a patch column, keeping this column's encoding and tables."""
+        ordinals = np.asarray(ordinals, dtype=np.int64)
+        if self.shape == "scalar":
+            assert self.codes is not None
+            return Column("scalar", codes=_take_codes(self.codes, ordinals))
+        starts, ends, nulls = self.spans()
+        s, e = starts[ordinals], ends[ordinals]
+        idx = _ranges(s, e)
+        lengths = e - s
+        new_ends = _ends_code(np.cumsum(lengths, dtype=np.uint64), nulls[ordinals], self.end_bits())
+        ends_p = Packed.encode(new_ends, self.ends.bits)  # type: ignore[union-attr]
+        if self.shape == "var":
+            assert self.data is not None
+            return Column("var", ends=ends_p, data=self.data[idx])
+        assert self.codes is not None
+        values = _take_codes(self.values, idx) if self.values is not None else None
+        return Column(self.shape, codes=_take_codes(self.codes, idx), ends=ends_p, values=values)
+
+
+def _take_codes(codes: Codes, index: np.ndarray) -> Codes:
+    packed = Packed.encode(codes.packed.gather(index), codes.packed.bits)
+    table_start = len(codes.table) if codes.table is not None else 0
+    empty = Table.build([]) if codes.table is not None else None
+    return Codes(packed, codes.base, empty, table_start)
+
+
+def _ranges(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """Concatenation of arange(s, e) for each pair, vectorised."""
+    lengths = (ends - starts).astype(np.int64)
+    total = int(lengths.sum())
+    if total == 0:
+        return np.zeros(0, dtype=np.int64)
+    offsets = np.repeat(starts.astype(np.int64) - np.cumsum(lengths) + lengths, lengths)
+    return np.arange(total, dtype=np.int64) + offsets
+
+
+def _ends_code(ends: np.ndarray, nulls: np.ndarray, end_bits: int) -> np.ndarray:
+    return ends | (nulls.astype(np.uint64) << np.uint64(end_bits))
+
+
+def ends_packed(lengths: np.ndarray, nulls: np.ndarray, min_total: int = 0) -> Packed:
+    """Pack per-ordinal lengths as cumulative end offsets with a null flag in the top bit."""
+    ends = np.cumsum(lengths, dtype=np.uint64)
+    total = max(int(ends[-1]) if len(ends) else 0, min_total)
+    end_bits = bits_for(total)
+    return Packed.encode(_ends_code(ends, nulls, end_bits), choose_layout(end_bits + 1))
+
+
+# --- building the next version ------------------------------------------------------------------------
+
+
+def splice(
+    old: Column | None,
+    patch: Column,
+    capacity: int,
+    cleared: np.ndarray,
+    added: np.ndarray,
+) -> Column:
+    """The next version of a column.
+
+    ``cleared`` are ordinals whose old rows go (removed records, and every ordinal at or past a
+    shrinking capacity); ``added`` (sorted) take the rows of ``patch`` in order. ``patch`` carries
+    the destination encoding (bits, base) and the table entries to append.
+    """
+    if patch.shape == "scalar":
+        assert patch.codes is not None
+        old_codes = old.codes if old is not None else None
+        return Column("scalar", codes=_splice_codes(old_codes, patch.codes, capacity, cleared, added))
+    # var and collections: per-ordinal spans into a payload
+    if old is not None:
+        o_starts, o_ends, o_nulls = old.spans()
+    else:
+        o_starts = o_ends = np.zeros(0, np.uint64)
+        o_nulls = np.zeros(0, bool)
+    p_starts, p_ends, p_nulls = patch.spans()
+    old_n = len(o_ends)
+    lengths = np.zeros(capacity, dtype=np.uint64)
+    nulls = np.ones(capacity, dtype=bool)
+    keep = min(old_n, capacity)
+    lengths[:keep] = (o_ends - o_starts)[:keep]
+    nulls[:keep] = o_nulls[:keep]
+    lengths[cleared[cleared < capacity]] = 0
+    nulls[cleared[cleared < capacity]] = True
+    lengths[added] = p_ends - p_starts
+    nulls[added] = p_nulls
+    index, source = _splice_plan(o_starts, o_ends, old_n, capacity, cleared, added, p_starts, p_ends)
+    total = int(lengths.sum())
+    ends = ends_packed(lengths, nulls, total)
+    if patch.shape == "var":
+        assert patch.data is not None
+        old_data = old.data if old is not None and old.data is not None else np.zeros(0, np.uint8)
+        data = _gather_two(old_data, patch.data, index, source)
+        return Column("var", ends=ends, data=data)
+    assert patch.codes is not None
+    old_c = old.codes if old is not None else None
+    codes = _splice_elements(old_c, patch.codes, index, source)
+    values = None
+    if patch.values is not None:
+        old_v = old.values if old is not None else None
+        values = _splice_elements(old_v, patch.values, index, source)
+    return Column(patch.shape, codes=codes, ends=ends, values=values)
+
+
+def _splice_plan(
+    o_starts: np.ndarray,
+    o_ends: np.ndarray,
+    old_n: int,
+    capacity: int,
+    cleared: np.ndarray,
+    added: np.ndarray,
+    p_starts: np.ndarray,
+    p_ends: np.ndarray,
+) -> tuple[list[tuple[int, int]], list[bool]]:
+    """Runs of payload that make the new column: (start, end) into the old (False) or patch (True)."""
+    runs: list[tuple[int, int]] = []
+    source: list[bool] = []
+    changed = np.union1d(cleared, added)
+    added_pos = {int(o): i for i, o in enumerate(added.tolist())}
+    limit = min(old_n, capacity)
+    starts = o_starts.tolist() if old_n else []
+    ends = o_ends.tolist() if old_n else []
+    cursor = 0
+    for o in changed.tolist():
+        if o >= capacity:
+            break
+        hi = min(o, limit)
+        if hi > cursor:
+            runs.append((starts[cursor], ends[hi - 1]))
+            source.append(False)
+        i = added_pos.get(o)
+        if i is not None:
+            runs.append((int(p_starts[i]), int(p_ends[i])))
+            source.append(True)
+        cursor = o + 1
+    if limit > cursor:
+        runs.append((starts[cursor], ends[limit - 1]))
+        source.append(False)
+    return runs, source
+
+
+def _gather_two(old: np.ndarray, new: np.ndarray, runs: list[tuple[int, int]], source: list[bool]) -> np.ndarray:
+    pieces = [(new if from_patch else old)[a:b] for (a, b), from_patch in zip(runs, source, strict=True) if b > a]
+    if not pieces:
+        return np.zeros(0, dtype=old.dtype)
+    return np.concatenate(pieces)
+
+
+def _splice_elements(
+    old: Codes | None, patch: Codes, runs: list[tuple[int, int]], source: list[bool]
+) -> Codes:
+    table = _splice_table(old, patch)
+    new_codes = patch.packed.decode()
+    old_codes = _rebased(old, patch) if old is not None else np.zeros(0, np.uint64)
+    codes = _gather_two(old_codes, new_codes, runs, source)
+    return Codes(Packed.encode(codes, patch.packed.bits), patch.base, table)
+
+
+def _splice_table(old: Codes | None, patch: Codes) -> Table | None:
+    if patch.table is None:
+        return None
+    if old is None or old.table is None:
+        return patch.table
+    return old.table.head(patch.table_start).extended(patch.table)
+
+
+def _rebased(old: Codes, patch: Codes) -> np.ndarray:
+    """Old codes re-expressed in the patch's base and null marker."""
+    codes = old.packed.decode()
+    if old.base == patch.base and old.packed.bits == patch.packed.bits:
+        return codes
+    nulls = codes == np.uint64(old.packed.null)
+    shifted = codes + np.uint64((old.base - patch.base) % (1 << 64))
+    shifted[nulls] = np.uint64(patch.packed.null)
+    return shifted
+
+
+def _splice_codes(old: Codes | None, patch: Codes, capacity: int, cleared: np.ndarray, added: np.ndarray) -> Codes:
+    table = _splice_table(old, patch)
+    bits = patch.packed.bits
+    null = np.uint64((1 << bits) - 1)
+    if (
+        old is not None
+        and old.packed.n == capacity
+        and old.packed.bits == bits
+        and old.base == patch.base
+    ):
+        # Same encoding and size: copy the packed array once and write only the changed rows.
+        index = np.concatenate([cleared[cleared < capacity], added]).astype(np.int64)
+        codes = np.concatenate([np.full(len(index) - len(added), null, np.uint64), patch.packed.decode()])
+        return Codes(old.packed.with_codes(index, codes), patch.base, table)
+    full = np.full(capacity, null, dtype=np.uint64)
+    if old is not None:
+        rebased = _rebased(old, patch)[:capacity]
+        full[: len(rebased)] = rebased
+    full[cleared[cleared < capacity]] = null
+    full[added] = patch.packed.decode()
+    return Codes(Packed.encode(full, bits), patch.base, table)
+
+
+def with_table_start(codes: Codes, table_start: int) -> Codes:
+    return replace(codes, table_start=table_start)

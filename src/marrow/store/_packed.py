@@ -1,0 +1,162 @@
+"""Packed unsigned integers: n codes of ``bits`` bits each, in one numpy array.
+
+Two layouts, chosen per array by :func:`choose_layout`:
+
+* *aligned*: ``bits`` is 8, 16, 32 or 64 and the array has that dtype — a read is one index;
+* *bit-packed*: codes are laid end to end in little-endian uint64 words (a code may straddle two
+  words); one spare word at the end lets every read fetch two words without a bounds check.
+
+The all-ones code (``2**bits - 1``) is the null marker wherever a column needs one. Arrays are never
+modified after construction: a new version builds new arrays, so readers of the old one are safe.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+ALIGNED_DTYPES = {8: np.uint8, 16: np.uint16, 32: np.uint32, 64: np.uint64}
+
+#: a bit-packed layout is used when the aligned one would cost more than this many times the bits
+ALIGN_SLACK = 1.3
+
+_CHUNK = 1 << 20  # codes per vectorised step, to bound temporary memory
+
+
+def bits_for(max_code: int) -> int:
+    """Bits needed to hold codes 0..max_code (at least 1)."""
+    return max(1, int(max_code).bit_length())
+
+
+def choose_layout(bits: int) -> int:
+    """The stored width for codes that need ``bits`` bits: an aligned width when it wastes little."""
+    for width in (8, 16, 32, 64):
+        if width >= bits:
+            return width if width <= bits * ALIGN_SLACK else bits
+    raise ValueError(f"codes of {bits} bits do not fit in 64")
+
+
+class Packed:
+    """An immutable array of ``n`` unsigned codes of ``bits`` bits."""
+
+    __slots__ = ("array", "bits", "n")
+
+    def __init__(self, array: np.ndarray, bits: int, n: int):
+        self.array = array
+        self.bits = bits
+        self.n = n
+
+    @property
+    def aligned(self) -> bool:
+        return self.bits in ALIGNED_DTYPES
+
+    @property
+    def null(self) -> int:
+        return (1 << self.bits) - 1
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.array.nbytes)
+
+    @staticmethod
+    def words_for(n: int, bits: int) -> int:
+        return (n * bits + 63) // 64 + 1
+
+    @classmethod
+    def encode(cls, codes: np.ndarray, bits: int) -> Packed:
+        """Pack ``codes`` (any unsigned or non-negative integer array) in ``bits`` bits each."""
+        codes = np.asarray(codes)
+        n = len(codes)
+        if bits in ALIGNED_DTYPES:
+            return cls(np.ascontiguousarray(codes, dtype=ALIGNED_DTYPES[bits]), bits, n)
+        words = np.zeros(cls.words_for(n, bits), dtype=np.uint64)
+        # Chunks start on a word boundary (a multiple of 64 codes), so chunks never share a word.
+        step = _CHUNK
+        for start in range(0, n, step):
+            chunk = codes[start : start + step].astype(np.uint64, copy=False)
+            _pack_into(words, chunk, bits, start)
+        return cls(words, bits, n)
+
+    @classmethod
+    def nulls(cls, n: int, bits: int) -> Packed:
+        return cls.encode(np.full(n, (1 << bits) - 1, dtype=np.uint64), bits)
+
+    def decode(self) -> np.ndarray:
+        """All codes, as a uint64 array."""
+        if self.aligned:
+            return self.array.astype(np.uint64)
+        out = np.empty(self.n, dtype=np.uint64)
+        for start in range(0, self.n, _CHUNK):
+            idx = np.arange(start, min(start + _CHUNK, self.n), dtype=np.uint64)
+            out[start : start + len(idx)] = self._gather(idx)
+        return out
+
+    def gather(self, index: np.ndarray) -> np.ndarray:
+        """Codes at the given positions, as a uint64 array (vectorised)."""
+        index = np.asarray(index, dtype=np.uint64)
+        if self.aligned:
+            return self.array[index].astype(np.uint64)
+        return self._gather(index)
+
+    def _gather(self, index: np.ndarray) -> np.ndarray:
+        bits = np.uint64(self.bits)
+        pos = index * bits
+        word = pos >> np.uint64(6)
+        shift = pos & np.uint64(63)
+        lo = self.array[word] >> shift
+        # (x << 1) << (63 - s) is x << (64 - s) without the undefined shift by 64 when s == 0
+        hi = (self.array[word + np.uint64(1)] << np.uint64(1)) << (np.uint64(63) - shift)
+        return (lo | hi) & np.uint64((1 << self.bits) - 1)
+
+    def get(self, i: int) -> int:
+        """One code (scalar path; views use faster closures over the raw buffer)."""
+        if self.aligned:
+            return int(self.array[i])
+        bit = i * self.bits
+        w, s = bit >> 6, bit & 63
+        v = int(self.array[w]) >> s
+        if s + self.bits > 64:
+            v |= int(self.array[w + 1]) << (64 - s)
+        return v & ((1 << self.bits) - 1)
+
+    def with_codes(self, index: np.ndarray, codes: np.ndarray) -> Packed:
+        """A copy with the codes at ``index`` replaced (same bits, same length)."""
+        if len(index) == 0:
+            return self
+        if self.aligned:
+            arr = self.array.copy()
+            arr[index] = codes
+            return Packed(arr, self.bits, self.n)
+        words = self.array.copy()
+        index = np.asarray(index, dtype=np.uint64)
+        codes = np.asarray(codes, dtype=np.uint64)
+        bits = np.uint64(self.bits)
+        mask = np.uint64((1 << self.bits) - 1)
+        pos = index * bits
+        word = pos >> np.uint64(6)
+        shift = pos & np.uint64(63)
+        # Clear then set the low part; codes never share bits, but may share a word, so use ufunc.at.
+        np.bitwise_and.at(words, word, ~(mask << shift))
+        np.bitwise_or.at(words, word, codes << shift)
+        spill = (shift + bits) > np.uint64(64)
+        if spill.any():
+            w2 = word[spill] + np.uint64(1)
+            back = np.uint64(64) - shift[spill]
+            np.bitwise_and.at(words, w2, ~(mask >> back))
+            np.bitwise_or.at(words, w2, codes[spill] >> back)
+        return Packed(words, self.bits, self.n)
+
+
+def _pack_into(words: np.ndarray, codes: np.ndarray, bits: int, first: int) -> None:
+    n = len(codes)
+    if n == 0:
+        return
+    pos = (np.arange(n, dtype=np.uint64) + np.uint64(first)) * np.uint64(bits)
+    word = pos >> np.uint64(6)
+    shift = pos & np.uint64(63)
+    lo = codes << shift
+    hi = (codes >> np.uint64(1)) >> (np.uint64(63) - shift)  # the part that spills into word + 1
+    # word is non-decreasing: OR together the contributions to each word with reduceat.
+    starts = np.flatnonzero(np.r_[True, word[1:] != word[:-1]])
+    uw = word[starts]
+    words[uw] |= np.bitwise_or.reduceat(lo, starts)
+    words[uw + np.uint64(1)] |= np.bitwise_or.reduceat(hi, starts)

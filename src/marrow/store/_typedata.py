@@ -1,0 +1,132 @@
+"""One type's records in one version (:class:`TypeData`), and the change between two versions.
+
+A :class:`TypeDelta` lists the ordinals removed and added and, per field, a patch column with the
+rows of the added ordinals. :func:`apply` is the only way a new version is built — the producer uses
+it to make its next state and consumers use it to follow deltas — so a snapshot of the producer's
+state and a consumer's state after the delta hold the very same arrays.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from marrow.store._columns import Column, splice
+from marrow.store.schema import ObjectSchema
+
+
+@dataclass(frozen=True, eq=False)
+class TypeData:
+    """The encoded records of one type in one version. Immutable."""
+
+    schema: ObjectSchema
+    capacity: int  # ordinals 0..capacity-1 exist; populated says which hold a record
+    populated: np.ndarray  # bit per ordinal, np.packbits(bitorder="little")
+    columns: dict[str, Column]
+    count: int = field(default=-1)
+
+    def __post_init__(self) -> None:
+        if self.count < 0:
+            object.__setattr__(self, "count", int(np.unpackbits(self.populated).sum()))
+
+    @classmethod
+    def empty(cls, schema: ObjectSchema) -> TypeData:
+        return cls(schema, 0, np.zeros(0, np.uint8), {}, 0)
+
+    def mask(self) -> np.ndarray:
+        """A bool per ordinal: does it hold a record?"""
+        return np.unpackbits(self.populated, count=self.capacity, bitorder="little").astype(bool)
+
+    def ordinals(self) -> np.ndarray:
+        return np.flatnonzero(self.mask())
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.populated.nbytes) + sum(c.nbytes for c in self.columns.values())
+
+    def checksum(self) -> str:
+        """A hash of everything this version holds; equal states have equal checksums."""
+        h = hashlib.blake2b(digest_size=16)
+        h.update(str(self.schema).encode())
+        h.update(self.capacity.to_bytes(8, "little"))
+        h.update(self.populated.tobytes())
+        for name in sorted(self.columns):
+            col = self.columns[name]
+            h.update(name.encode())
+            for codes in (col.codes, col.values):
+                if codes is not None:
+                    h.update(f"{codes.packed.bits}:{codes.base}".encode())
+                    h.update(memoryview(np.ascontiguousarray(codes.packed.array)).cast("B"))
+                    if codes.table is not None:
+                        h.update(memoryview(np.ascontiguousarray(codes.table.ends.array)).cast("B"))
+                        h.update(memoryview(codes.table.data))
+            if col.ends is not None:
+                h.update(memoryview(np.ascontiguousarray(col.ends.array)).cast("B"))
+            if col.data is not None:
+                h.update(memoryview(col.data))
+        return h.hexdigest()
+
+
+@dataclass(frozen=True, eq=False)
+class TypeDelta:
+    """From one version of a type to the next: removed ordinals, added ordinals and their rows."""
+
+    schema: ObjectSchema  # the destination schema of the type
+    capacity: int  # the destination capacity
+    removed: np.ndarray  # int64, sorted
+    added: np.ndarray  # int64, sorted
+    patches: dict[str, Column]  # per destination field: the rows of ``added``, in order
+
+    @property
+    def is_empty(self) -> bool:
+        return not len(self.removed) and not len(self.added)
+
+
+def apply(old: TypeData | None, delta: TypeDelta) -> TypeData:
+    """The version after ``delta``. ``old`` is not modified."""
+    old_capacity = old.capacity if old is not None else 0
+    cap = delta.capacity
+    mask = np.zeros(cap, dtype=bool)
+    if old is not None:
+        keep = min(old_capacity, cap)
+        mask[:keep] = old.mask()[:keep]
+    removed = delta.removed
+    mask[removed[removed < cap]] = False
+    mask[delta.added] = True
+    cleared = removed
+    if cap < old_capacity:  # ordinals past the new capacity go too (they hold no record by now)
+        cleared = np.union1d(removed, np.arange(cap, old_capacity, dtype=np.int64))
+    columns = {}
+    for f in delta.schema.fields:
+        prev = old.columns.get(f.name) if old is not None and _same_type(old.schema, delta.schema, f.name) else None
+        columns[f.name] = splice(prev, delta.patches[f.name], cap, cleared, delta.added)
+    populated = np.packbits(mask, bitorder="little")
+    return TypeData(delta.schema, cap, populated, columns, int(mask.sum()))
+
+
+def _same_type(old: ObjectSchema, new: ObjectSchema, name: str) -> bool:
+    try:
+        return old.field(name).type == new.field(name).type
+    except KeyError:
+        return False
+
+
+def reverse(old: TypeData | None, delta: TypeDelta, schema: ObjectSchema | None = None) -> TypeDelta:
+    """The delta that takes the state after ``delta`` back to ``old``.
+
+    Removed rows come back with their old encoding, read from ``old``; added ones go; tables are cut
+    back to their old length.
+    """
+    if old is None:
+        assert schema is not None
+        old = TypeData.empty(schema)
+    restore = delta.removed
+    patches = {}
+    for f in old.schema.fields:
+        col = old.columns.get(f.name)
+        if col is None:
+            raise ValueError(f"type data for {old.schema.name} lacks column {f.name}")
+        patches[f.name] = col.take(restore)
+    return TypeDelta(old.schema, old.capacity, delta.added, restore, patches)

@@ -1,0 +1,208 @@
+"""Record views: one small object per read record, with a property per field.
+
+A view holds only its ordinal; each field is a property whose getter closes over the raw buffers of
+one version, so reading a field is a few index operations with no lookup through the state. View
+classes are made per type per version (cheap: done once when a version is loaded).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from marrow.store._columns import Codes, Column
+from marrow.store._packed import Packed
+from marrow.store.schema import FieldType
+
+if TYPE_CHECKING:
+    from marrow.store.read import TypeReader
+
+try:  # the optional C accelerator
+    from marrow.store import _speedups  # type: ignore[attr-defined]
+except ImportError:  # pragma: no cover - exercised on machines without a compiler
+    _speedups = None
+
+
+class RecordView:
+    """A record of one version. Equal views are the same record (type, version and ordinal)."""
+
+    __slots__ = ("_o",)
+    _reader: TypeReader
+    _fields: tuple[str, ...] = ()
+
+    def __init__(self, ordinal: int):
+        self._o = ordinal
+
+    @property
+    def ordinal(self) -> int:
+        return self._o
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, RecordView) and other._o == self._o and other._reader is self._reader
+        )
+
+    def __hash__(self) -> int:
+        return hash((id(self._reader), self._o))
+
+    def __repr__(self) -> str:
+        key = self._reader.schema.primary_key
+        shown = ", ".join(f"{k}={getattr(self, k)!r}" for k in key) if key else f"ordinal={self._o}"
+        return f"{self._reader.name}({shown})"
+
+    def to_dict(self, depth: int = 1) -> dict[str, Any]:
+        """Field values as a dict; references become dicts ``depth`` levels deep, then ordinals."""
+        out = {}
+        for name in self._fields:
+            out[name] = _plain(getattr(self, name), depth)
+        return out
+
+
+def _plain(v: Any, depth: int) -> Any:
+    if isinstance(v, RecordView):
+        return v.to_dict(depth - 1) if depth > 0 else v.ordinal
+    if isinstance(v, list | tuple):
+        return [_plain(x, depth) for x in v]
+    if isinstance(v, frozenset | set):
+        return [_plain(x, depth) for x in v]
+    if isinstance(v, dict):
+        return {_plain(k, depth): _plain(x, depth) for k, x in v.items()}
+    return v
+
+
+def code_reader(p: Packed) -> Callable[[int], int]:
+    """The fastest ``i -> code`` function for a packed array."""
+    if p.aligned:
+        return memoryview(p.array).__getitem__  # type: ignore[no-any-return]
+    if _speedups is not None:
+        return _speedups.reader(p.array, p.bits)  # type: ignore[no-any-return]
+    words = memoryview(p.array)
+    bits, mask = p.bits, (1 << p.bits) - 1
+
+    def read(i: int) -> int:
+        bit = i * bits
+        w = bit >> 6
+        s = bit & 63
+        return ((words[w] >> s) | (words[w + 1] << (64 - s))) & mask
+
+    return read
+
+
+def value_reader(ftype: FieldType, codes: Codes, reader: TypeReader) -> Callable[[int], Any]:
+    """``i -> value`` for scalar codes (per ordinal, or per element of a collection)."""
+    get = code_reader(codes.packed)
+    null = codes.packed.null
+    kind = ftype.kind
+    if kind in ("int", "long"):
+        base = codes.base
+
+        def read_int(i: int) -> Any:
+            c = get(i)
+            return None if c == null else c + base
+
+        return read_int
+    if kind == "boolean":
+        return lambda i: None if (c := get(i)) == null else c == 1
+    if kind in ("float", "double"):
+        floats = memoryview(codes.packed.array.view(np.float32 if kind == "float" else np.float64))
+
+        def read_float(i: int) -> Any:
+            v = floats[i]
+            return None if v != v and get(i) == null else v
+
+        return read_float
+    if kind in ("string", "bytes"):
+        assert codes.table is not None
+        text = _table_reader(kind, codes)
+
+        def read_text(i: int) -> Any:
+            c = get(i)
+            return None if c == null else text(c)
+
+        return read_text
+    if kind == "ref":
+        target = reader.state[str(ftype.target)]
+
+        def read_ref(i: int) -> Any:
+            c = get(i)
+            return None if c == null else target.view(c)
+
+        return read_ref
+    raise AssertionError(kind)  # pragma: no cover
+
+
+def _table_reader(kind: str, codes: Codes) -> Callable[[int], Any]:
+    assert codes.table is not None
+    ends = code_reader(codes.table.ends)
+    data = memoryview(codes.table.data)
+    if kind == "string":
+        return lambda k: str(data[ends(k - 1) if k else 0 : ends(k)], "utf-8")
+    return lambda k: bytes(data[ends(k - 1) if k else 0 : ends(k)])
+
+
+def field_getter(ftype: FieldType, col: Column, reader: TypeReader) -> Callable[[Any], Any]:
+    """The property getter of one field, closed over one version's buffers."""
+    if col.shape == "scalar":
+        assert col.codes is not None
+        value = value_reader(ftype, col.codes, reader)
+        return lambda self: value(self._o)
+    assert col.ends is not None
+    ends = code_reader(col.ends)
+    flag = 1 << (col.ends.bits - 1)
+    low = flag - 1
+    if col.shape == "var":
+        assert col.data is not None
+        data = memoryview(col.data)
+        if ftype.kind == "string":
+
+            def get_str(self: Any) -> Any:
+                o = self._o
+                e = ends(o)
+                if e & flag:
+                    return None
+                return str(data[ends(o - 1) & low if o else 0 : e], "utf-8")
+
+            return get_str
+
+        def get_bytes(self: Any) -> Any:
+            o = self._o
+            e = ends(o)
+            if e & flag:
+                return None
+            return bytes(data[ends(o - 1) & low if o else 0 : e])
+
+        return get_bytes
+    assert col.codes is not None and ftype.element is not None
+    element = value_reader(ftype.element, col.codes, reader)
+    if ftype.kind == "map":
+        assert col.values is not None and ftype.value is not None
+        val = value_reader(ftype.value, col.values, reader)
+
+        def get_map(self: Any) -> Any:
+            o = self._o
+            e = ends(o)
+            if e & flag:
+                return None
+            return {element(i): val(i) for i in range(ends(o - 1) & low if o else 0, e)}
+
+        return get_map
+    wrap: Callable[[Any], Any] = frozenset if ftype.kind == "set" else list
+
+    def get_collection(self: Any) -> Any:
+        o = self._o
+        e = ends(o)
+        if e & flag:
+            return None
+        return wrap([element(i) for i in range(ends(o - 1) & low if o else 0, e)])
+
+    return get_collection
+
+
+def view_class(reader: TypeReader) -> type[RecordView]:
+    """A RecordView subclass for one type of one version."""
+    namespace: dict[str, Any] = {"__slots__": (), "_reader": reader, "_fields": tuple(reader.schema.field_names)}
+    for f in reader.schema.fields:
+        namespace[f.name] = property(field_getter(f.type, reader.data.columns[f.name], reader), doc=str(f.type))
+    return type(reader.name, (RecordView,), namespace)

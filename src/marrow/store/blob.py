@@ -1,0 +1,242 @@
+"""Blobs: snapshots, deltas and reverse deltas as bytes (``docs/format.md`` is the reference).
+
+Layout (little-endian)::
+
+    0   magic  b"MRRW"
+    4   u16    format version (1)
+    6   u16    kind: 1 snapshot, 2 delta, 3 reverse delta
+    8   u64    header length H
+    16  H      header, UTF-8 JSON: schema text, state tags, per-type metadata, section table
+    …          sections: numpy arrays, each starting on a 64-byte boundary
+    end-16     u32 CRC-32 of every byte before it, u32 zero, u64 total length
+
+Reading checks, before anything is built: the magic, the format version, the length, the checksum,
+and that every section lies inside the blob. Arrays are then read in place (``np.frombuffer``), so a
+memory-mapped snapshot is used without a copy.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+import zlib
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from marrow.errors import BlobVersionError, CorruptBlobError
+from marrow.store._columns import Codes, Column, Table
+from marrow.store._packed import Packed
+from marrow.store._typedata import TypeData, TypeDelta
+from marrow.store.schema import Schema
+
+MAGIC = b"MRRW"
+FORMAT_VERSION = 1
+KINDS = {"snapshot": 1, "delta": 2, "reverse": 3}
+_KIND_NAMES = {v: k for k, v in KINDS.items()}
+_PREFIX = struct.Struct("<4sHHQ")
+_TRAILER = struct.Struct("<IIQ")
+_ALIGN = 64
+
+
+@dataclass
+class Blob:
+    """A decoded blob: what it is, which state it leads from and to, and the per-type data."""
+
+    kind: str
+    schema: Schema
+    destination: str  # state tag after applying
+    origin: str | None = None  # state tag a delta applies to (None for a snapshot)
+    version: int | None = None
+    types: dict[str, TypeData] = field(default_factory=dict)  # snapshot
+    deltas: dict[str, TypeDelta] = field(default_factory=dict)  # delta / reverse
+    removed_types: list[str] = field(default_factory=list)
+    meta: dict[str, Any] = field(default_factory=dict)
+    nbytes: int = 0
+
+
+# --- writing -----------------------------------------------------------------------------------------
+
+
+class _Writer:
+    def __init__(self) -> None:
+        self.arrays: list[np.ndarray] = []
+
+    def section(self, arr: np.ndarray) -> int:
+        self.arrays.append(np.ascontiguousarray(arr))
+        return len(self.arrays) - 1
+
+    def packed(self, p: Packed) -> dict[str, int]:
+        return {"bits": p.bits, "n": p.n, "s": self.section(p.array)}
+
+    def codes(self, c: Codes) -> dict[str, Any]:
+        out: dict[str, Any] = {"packed": self.packed(c.packed), "base": c.base}
+        if c.table is not None:
+            out["table"] = {"ends": self.packed(c.table.ends), "data": self.section(c.table.data)}
+            out["table_start"] = c.table_start
+        return out
+
+    def column(self, col: Column) -> dict[str, Any]:
+        out: dict[str, Any] = {"shape": col.shape}
+        if col.codes is not None:
+            out["codes"] = self.codes(col.codes)
+        if col.values is not None:
+            out["values"] = self.codes(col.values)
+        if col.ends is not None:
+            out["ends"] = self.packed(col.ends)
+        if col.data is not None:
+            out["data"] = self.section(col.data)
+        return out
+
+
+def write_blob(blob: Blob) -> bytes:
+    w = _Writer()
+    types: dict[str, Any] = {}
+    if blob.kind == "snapshot":
+        for name, td in blob.types.items():
+            types[name] = {
+                "capacity": td.capacity,
+                "count": td.count,
+                "populated": w.section(td.populated),
+                "columns": {n: w.column(c) for n, c in td.columns.items()},
+            }
+    else:
+        for name, d in blob.deltas.items():
+            types[name] = {
+                "capacity": d.capacity,
+                "removed": w.section(d.removed.astype(np.int64)),
+                "added": w.section(d.added.astype(np.int64)),
+                "columns": {n: w.column(c) for n, c in d.patches.items()},
+            }
+    header: dict[str, Any] = {
+        "schema": blob.schema.text,
+        "fingerprint": blob.schema.fingerprint,
+        "origin": blob.origin,
+        "destination": blob.destination,
+        "version": blob.version,
+        "types": types,
+        "removed_types": blob.removed_types,
+        "meta": blob.meta,
+    }
+    # Section offsets depend on the header's length, which depends on the offsets: lay out twice.
+    sections: list[list[Any]] = [[0, a.nbytes, a.dtype.str] for a in w.arrays]
+    header["sections"] = sections
+    for _ in range(3):
+        raw = json.dumps(header, separators=(",", ":")).encode()
+        pos = _align(_PREFIX.size + len(raw))
+        new = []
+        for a in w.arrays:
+            new.append([pos, a.nbytes, a.dtype.str])
+            pos = _align(pos + a.nbytes)
+        if new == sections:
+            break
+        sections[:] = new
+    raw = json.dumps(header, separators=(",", ":")).encode()
+    out = bytearray(_PREFIX.pack(MAGIC, FORMAT_VERSION, KINDS[blob.kind], len(raw)))
+    out += raw
+    for (offset, _, _), a in zip(sections, w.arrays, strict=True):
+        out += b"\0" * (offset - len(out))
+        out += memoryview(a).cast("B")
+    out += b"\0" * (_align(len(out)) - len(out))
+    total = len(out) + _TRAILER.size
+    out += _TRAILER.pack(zlib.crc32(out), 0, total)
+    return bytes(out)
+
+
+def _align(n: int) -> int:
+    return (n + _ALIGN - 1) // _ALIGN * _ALIGN
+
+
+# --- reading -----------------------------------------------------------------------------------------
+
+
+def read_header(buf: Any) -> tuple[str, dict[str, Any]]:
+    """Check a blob's frame and checksum and return its kind and header. Raises on any damage."""
+    mv = memoryview(buf).cast("B")
+    n = len(mv)
+    if n < _PREFIX.size + _TRAILER.size:
+        raise CorruptBlobError(f"blob is {n} bytes, too short to be a Marrow blob (truncated?)")
+    magic, fmt, kind, hlen = _PREFIX.unpack_from(mv, 0)
+    if magic != MAGIC:
+        raise CorruptBlobError(f"not a Marrow blob: starts with {bytes(magic)!r}, expected {MAGIC!r}")
+    if fmt != FORMAT_VERSION:
+        raise BlobVersionError(
+            f"blob is in format version {fmt}; this Marrow reads version {FORMAT_VERSION}. "
+            f"Upgrade Marrow, or republish the blob with this version"
+        )
+    crc, _, total = _TRAILER.unpack_from(mv, n - _TRAILER.size)
+    if total != n:
+        raise CorruptBlobError(f"blob is {n} bytes but says it is {total} (truncated or padded)")
+    actual = zlib.crc32(mv[: n - _TRAILER.size])
+    if actual != crc:
+        raise CorruptBlobError(f"blob checksum mismatch (stored {crc:08x}, computed {actual:08x}): it is corrupt")
+    if kind not in _KIND_NAMES:
+        raise CorruptBlobError(f"unknown blob kind {kind}")
+    if _PREFIX.size + hlen > n - _TRAILER.size:
+        raise CorruptBlobError("blob header runs past the end of the blob")
+    try:
+        header = json.loads(bytes(mv[_PREFIX.size : _PREFIX.size + hlen]))
+    except ValueError as e:
+        raise CorruptBlobError(f"blob header is not valid JSON: {e}") from None
+    for offset, nbytes, _ in header.get("sections", []):
+        if offset < _PREFIX.size + hlen or offset + nbytes > n - _TRAILER.size:
+            raise CorruptBlobError("a blob section lies outside the blob")
+    return _KIND_NAMES[kind], header
+
+
+def read_blob(buf: Any) -> Blob:
+    """Decode a blob (bytes, bytearray, mmap or memoryview). Arrays are views into ``buf``."""
+    kind, h = read_header(buf)
+    try:
+        return _decode(kind, h, buf)
+    except (KeyError, TypeError, ValueError, IndexError) as e:
+        raise CorruptBlobError(f"blob header is malformed: {e!r}") from None
+
+
+def _decode(kind: str, h: dict[str, Any], buf: Any) -> Blob:
+    sections = h["sections"]
+
+    def arr(i: int) -> np.ndarray:
+        offset, nbytes, dtype = sections[i]
+        dt = np.dtype(dtype)
+        return np.frombuffer(buf, dtype=dt, count=nbytes // dt.itemsize, offset=offset)
+
+    def packed(d: dict[str, int]) -> Packed:
+        return Packed(arr(d["s"]), int(d["bits"]), int(d["n"]))
+
+    def codes(d: dict[str, Any]) -> Codes:
+        table = None
+        if "table" in d:
+            table = Table(packed(d["table"]["ends"]), arr(d["table"]["data"]))
+        return Codes(packed(d["packed"]), int(d["base"]), table, int(d.get("table_start", 0)))
+
+    def column(d: dict[str, Any]) -> Column:
+        return Column(
+            d["shape"],
+            codes=codes(d["codes"]) if "codes" in d else None,
+            ends=packed(d["ends"]) if "ends" in d else None,
+            data=arr(d["data"]) if "data" in d else None,
+            values=codes(d["values"]) if "values" in d else None,
+        )
+
+    schema = Schema.parse(h["schema"])
+    if schema.fingerprint != h["fingerprint"]:
+        raise CorruptBlobError("blob schema does not match its fingerprint")
+    blob = Blob(
+        kind,
+        schema,
+        h["destination"],
+        h["origin"],
+        h["version"],
+        removed_types=list(h["removed_types"]),
+        meta=dict(h["meta"]),
+        nbytes=len(memoryview(buf).cast("B")),
+    )
+    for name, t in h["types"].items():
+        cols = {n: column(c) for n, c in t["columns"].items()}
+        if kind == "snapshot":
+            blob.types[name] = TypeData(schema[name], int(t["capacity"]), arr(t["populated"]), cols, int(t["count"]))
+        else:
+            blob.deltas[name] = TypeDelta(schema[name], int(t["capacity"]), arr(t["removed"]), arr(t["added"]), cols)
+    return blob

@@ -1,0 +1,256 @@
+"""The read state: one version of a dataset in memory, and typed, indexed access to its records.
+
+A :class:`ReadState` is immutable. Loading a snapshot gives one; applying a delta gives a *new* one
+and leaves the old untouched, so a reader holding a state never sees a half-applied delta, and a
+failed delta (wrong origin, corrupt blob) changes nothing. Indexes that were used on the old state
+are carried to the new one incrementally.
+
+    state = ReadState.from_snapshot(blob_bytes)
+    titles = state["Title"]
+    t = titles.get(42)                    # a view, or None
+    t.title, t.year, [p.name for p in t.cast]
+    titles.read(ordinals, ["title", "year"])   # bulk: {field: [values...]}
+    state = state.apply_delta(delta_bytes)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import numpy as np
+
+from marrow.errors import BlobError, NotFoundError, StateMismatchError
+from marrow.store._encode import column_values
+from marrow.store._typedata import TypeData, TypeDelta, apply
+from marrow.store._views import RecordView, view_class
+from marrow.store.blob import Blob, read_blob
+from marrow.store.index import HashIndex, PrefixIndex, PrimaryKeyIndex
+from marrow.store.schema import Schema
+
+
+class ReadState:
+    """One version of a dataset: per type, its records and their indexes."""
+
+    def __init__(
+        self,
+        schema: Schema,
+        types: dict[str, TypeData],
+        tag: str,
+        version: int | None = None,
+        meta: dict[str, Any] | None = None,
+    ):
+        self.schema = schema
+        self.types = types
+        self.tag = tag
+        self.version = version
+        self.meta = meta or {}
+        self._readers: dict[str, TypeReader] = {}
+
+    @classmethod
+    def from_snapshot(cls, blob: Any) -> ReadState:
+        """Load a snapshot (bytes, mmap, memoryview, or a decoded :class:`Blob`)."""
+        b = blob if isinstance(blob, Blob) else read_blob(blob)
+        if b.kind != "snapshot":
+            raise BlobError(f"expected a snapshot, got a {b.kind} blob; load a snapshot first, then apply it")
+        return cls(b.schema, dict(b.types), b.destination, b.version, b.meta)
+
+    def apply_delta(self, blob: Any) -> ReadState:
+        """The state after a delta or reverse delta. Raises, changing nothing, if it does not apply."""
+        b = blob if isinstance(blob, Blob) else read_blob(blob)
+        if b.kind == "snapshot":
+            raise BlobError("expected a delta, got a snapshot; load it with ReadState.from_snapshot")
+        if b.origin != self.tag:
+            raise StateMismatchError(
+                f"this {b.kind} applies to state {b.origin}, but the state in memory is {self.tag}"
+                f" (version {self.version}); fetch the blob for this state or load a snapshot"
+            )
+        types = {name: td for name, td in self.types.items() if name not in b.removed_types}
+        for name, d in b.deltas.items():
+            types[name] = apply(self.types.get(name), d)
+        new = ReadState(b.schema, types, b.destination, b.version, b.meta)
+        for name, reader in self._readers.items():
+            if name in b.deltas and name in new.types:
+                reader._carry_indexes(new[name], b.deltas[name])
+        return new
+
+    def __getitem__(self, name: str) -> TypeReader:
+        reader = self._readers.get(name)
+        if reader is None:
+            data = self.types.get(name)
+            if data is None:
+                raise NotFoundError(f"no type {name!r} in this state; types: {list(self.types)}")
+            reader = self._readers[name] = TypeReader(self, data)
+        return reader
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.types
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.types)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the encoded records (indexes are counted by :meth:`memory`)."""
+        return sum(t.nbytes for t in self.types.values())
+
+    def memory(self) -> dict[str, dict[str, int]]:
+        """Per type: record count, bytes of data, bytes of the indexes built so far."""
+        out = {}
+        for name, td in self.types.items():
+            reader = self._readers.get(name)
+            out[name] = {
+                "records": td.count,
+                "data_bytes": td.nbytes,
+                "index_bytes": reader.index_bytes if reader is not None else 0,
+            }
+        return out
+
+    def checksum(self) -> str:
+        import hashlib
+
+        h = hashlib.blake2b(digest_size=16)
+        for name in sorted(self.types):
+            h.update(name.encode())
+            h.update(self.types[name].checksum().encode())
+        return h.hexdigest()
+
+    def __repr__(self) -> str:
+        counts = ", ".join(f"{n}={t.count}" for n, t in self.types.items())
+        return f"ReadState(version={self.version}, tag={self.tag}, {counts})"
+
+
+class TypeReader:
+    """The records of one type in one version."""
+
+    def __init__(self, state: ReadState, data: TypeData):
+        self.state = state
+        self.data = data
+        self.schema = data.schema
+        self.name = data.schema.name
+        self._pk: PrimaryKeyIndex | None = None
+        self._hash: dict[str, HashIndex] = {}
+        self._prefix: dict[tuple[str, bool], PrefixIndex] = {}
+        self.View: type[RecordView] = view_class(self)
+        self.view = self.View  # ordinal -> view, without checks (hot path)
+
+    def __len__(self) -> int:
+        return self.data.count
+
+    def __iter__(self) -> Iterator[RecordView]:
+        view = self.View
+        for o in self.data.ordinals().tolist():
+            yield view(o)
+
+    def __getitem__(self, ordinal: int) -> RecordView:
+        if not 0 <= ordinal < self.data.capacity or not self.data.populated[ordinal >> 3] >> (ordinal & 7) & 1:
+            raise NotFoundError(f"{self.name} has no record at ordinal {ordinal}")
+        return self.View(ordinal)
+
+    def ordinals(self) -> np.ndarray:
+        return self.data.ordinals()
+
+    # --- primary key ------------------------------------------------------------------------------
+
+    @property
+    def primary_key(self) -> PrimaryKeyIndex:
+        if self._pk is None:
+            self._pk = PrimaryKeyIndex(self)
+        return self._pk
+
+    def get(self, *key: Any) -> RecordView | None:
+        """The record with this primary key (one value per key field), or None."""
+        pk = self._pk or self.primary_key
+        o = pk.find(key[0] if len(key) == 1 else key)
+        return None if o < 0 else self.View(o)
+
+    def get_ordinal(self, *key: Any) -> int:
+        pk = self._pk or self.primary_key
+        return pk.find(key[0] if len(key) == 1 else key)
+
+    def get_many(self, keys: Sequence[Any]) -> np.ndarray:
+        """Ordinals for many primary keys (-1 where absent), vectorised for integer keys."""
+        return self.primary_key.find_many(keys)
+
+    # --- other indexes ----------------------------------------------------------------------------
+
+    def hash_index(self, field: str) -> HashIndex:
+        idx = self._hash.get(field)
+        if idx is None:
+            idx = self._hash[field] = HashIndex(self, field)
+        return idx
+
+    def find(self, field: str, value: Any) -> list[RecordView]:
+        """Records whose ``field`` holds ``value`` (for list and set fields: among its elements)."""
+        view = self.View
+        return [view(o) for o in self.hash_index(field).find(value)]
+
+    def prefix_index(self, field: str, words: bool = True) -> PrefixIndex:
+        idx = self._prefix.get((field, words))
+        if idx is None:
+            idx = self._prefix[(field, words)] = PrefixIndex(self, field, words)
+        return idx
+
+    def complete(self, field: str, prefix: str, limit: int = 10, words: bool = True) -> list[RecordView]:
+        """Autocomplete: records whose ``field`` (any word of it, by default) starts with ``prefix``."""
+        view = self.View
+        return [view(o) for o in self.prefix_index(field, words).find(prefix, limit)]
+
+    @property
+    def index_bytes(self) -> int:
+        total = self._pk.nbytes if self._pk is not None else 0
+        return total + sum(i.nbytes for i in self._hash.values()) + sum(i.nbytes for i in self._prefix.values())
+
+    def _carry_indexes(self, new: TypeReader, delta: TypeDelta) -> None:
+        if self._pk is not None and new.schema.primary_key == self.schema.primary_key:
+            new._pk = self._pk.updated(new, delta)
+        for field, h in self._hash.items():
+            if _same_field(self, new, field):
+                new._hash[field] = h.updated(new, delta)
+        for key, p in self._prefix.items():
+            if _same_field(self, new, key[0]):
+                new._prefix[key] = p.updated(new, delta)
+
+    # --- bulk reads -------------------------------------------------------------------------------
+
+    def read(self, ordinals: Sequence[int] | np.ndarray, fields: Sequence[str] | None = None) -> dict[str, list[Any]]:
+        """Chosen fields of many records at once: ``{field: [value per ordinal]}``.
+
+        References come back as ordinals of the target type (read those in bulk too); lists as
+        lists, sets as frozensets, maps as dicts.
+        """
+        ords = np.asarray(ordinals, dtype=np.int64)
+        names = list(fields) if fields is not None else self.schema.field_names
+        return {name: self._column_values(name, ords) for name in names}
+
+    def rows(self, ordinals: Sequence[int] | np.ndarray, fields: Sequence[str]) -> list[tuple[Any, ...]]:
+        """Like :meth:`read`, as one tuple per record."""
+        cols = self.read(ordinals, fields)
+        return list(zip(*(cols[f] for f in fields), strict=True))
+
+    def array(self, field: str, ordinals: Sequence[int] | np.ndarray | None = None) -> np.ndarray:
+        """A numeric field as a numpy array (int64 or float; nulls as the type's null code)."""
+        f = self.schema.field(field)
+        col = self.data.columns[field]
+        if col.shape != "scalar" or f.type.kind in ("string", "bytes"):
+            raise NotFoundError(f"{self.name}.{field} is {f.type}; array() reads numeric fields")
+        assert col.codes is not None
+        ords = self.data.ordinals() if ordinals is None else np.asarray(ordinals, dtype=np.int64)
+        raw = col.codes.packed.gather(ords)
+        if f.type.kind in ("float", "double"):
+            return raw.astype(np.uint32 if f.type.kind == "float" else np.uint64).view(
+                np.float32 if f.type.kind == "float" else np.float64
+            )
+        return (raw + np.uint64(col.codes.base % (1 << 64))).view(np.int64)
+
+    def _column_values(self, name: str, ords: np.ndarray) -> list[Any]:
+        f = self.schema.field(name)
+        col = self.data.columns[name]
+        return column_values(f.type, col, ords)
+
+
+def _same_field(old: TypeReader, new: TypeReader, field: str) -> bool:
+    try:
+        return old.schema.field(field).type == new.schema.field(field).type
+    except KeyError:
+        return False

@@ -1,0 +1,395 @@
+"""The write state: the records of the next version, and how it differs from the last one.
+
+Lifecycle of one cycle::
+
+    ws = WriteState(schema)            # or WriteState.restore(read_state) after a restart
+    ws.add(title)                      # any number of times; references are followed
+    state, deltas = ws.commit()        # the new encoded state and the deltas that lead to it
+    # ... the next cycle starts empty: records from earlier cycles are not carried over,
+    # unless the cycle is incremental (ws.keep_previous()) and then only those not removed.
+
+Invariants:
+
+* identical records share one ordinal (a record is identical when every field is, references by
+  the ordinal they point to);
+* a record unchanged since the last version keeps its ordinal;
+* an ordinal freed by a removal is reused in a later cycle, never in the cycle that freed it;
+* within one version, primary keys are unique per type (a second record with the same key is an
+  error that names the key).
+"""
+
+from __future__ import annotations
+
+import math
+import secrets
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from marrow.errors import RecordError, SchemaError
+from marrow.store._columns import Column
+from marrow.store._encode import TableIds, column_values, empty_patch, encode_patch
+from marrow.store._typedata import TypeData, TypeDelta, apply, reverse
+from marrow.store.blob import Blob, write_blob
+from marrow.store.schema import INT_RANGE, FieldType, ObjectSchema, Schema, type_name
+
+Row = tuple[Any, ...]
+
+
+class _TypeWrite:
+    """Write-side bookkeeping of one type."""
+
+    def __init__(self, schema: ObjectSchema, data: TypeData):
+        self.schema = schema
+        self.data = data  # the last committed version
+        self.prev: dict[Row, int] = {}  # records of the last version → ordinal
+        self.cur: dict[Row, int] = {}  # records of this cycle → ordinal
+        self.keys: dict[Any, int] = {}  # primary key → ordinal, this cycle
+        self.free: list[int] = []  # ordinals free at the start of this cycle, ascending
+        self.next_free = 0
+        self.capacity = data.capacity
+        self.tables: dict[str, dict[str, TableIds]] = {}
+        self.key_index = [schema.field_names.index(k) for k in schema.primary_key]
+
+    def start_cycle(self) -> None:
+        self.cur = {}
+        self.keys = {}
+        used = np.zeros(self.capacity, dtype=bool)
+        if self.prev:
+            used[np.fromiter(self.prev.values(), dtype=np.int64, count=len(self.prev))] = True
+        self.free = np.flatnonzero(~used).tolist()
+        self.next_free = 0
+
+    def ordinal_for(self, row: Row) -> int:
+        found = self.cur.get(row)
+        if found is not None:
+            return found
+        if self.key_index:
+            key = tuple(row[i] for i in self.key_index)
+            other = self.keys.get(key)
+            if other is not None:
+                raise RecordError(
+                    f"two different {self.schema.name} records have the primary key "
+                    f"{dict(zip(self.schema.primary_key, key, strict=True))}; a key names one record per version"
+                )
+        ordinal = self.prev.get(row)
+        if ordinal is None:
+            if self.next_free < len(self.free):
+                ordinal = self.free[self.next_free]
+                self.next_free += 1
+            else:
+                ordinal = self.capacity
+                self.capacity += 1
+        self.cur[row] = ordinal
+        if self.key_index:
+            self.keys[key] = ordinal
+        return ordinal
+
+    def remove_key(self, key: tuple[Any, ...]) -> bool:
+        ordinal = self.keys.pop(key, None)
+        if ordinal is None:
+            return False
+        row = next(r for r, o in self.cur.items() if o == ordinal)
+        del self.cur[row]
+        return True
+
+    def delta(self) -> TypeDelta:
+        prev_ord = set(self.prev.values())
+        cur_ord = {o: r for r, o in self.cur.items()}
+        removed = np.array(sorted(prev_ord.difference(cur_ord)), dtype=np.int64)
+        added_list = sorted(o for o in cur_ord if o not in prev_ord)
+        added = np.array(added_list, dtype=np.int64)
+        capacity = self.capacity
+        # Trim trailing ordinals that hold nothing, so capacity tracks the highest live ordinal.
+        live_max = max(cur_ord, default=-1)
+        capacity = live_max + 1
+        rows = [cur_ord[o] for o in added_list]
+        patches: dict[str, Column] = {}
+        for i, f in enumerate(self.schema.fields):
+            old = self.data.columns.get(f.name) if _has_field(self.data.schema, f) else None
+            tables = self.tables.setdefault(f.name, {})
+            if old is None:
+                tables.clear()
+            patches[f.name] = encode_patch(f.type, [r[i] for r in rows], old, tables)
+        return TypeDelta(self.schema, capacity, removed, added, patches)
+
+    def commit(self, delta: TypeDelta, data: TypeData) -> None:
+        self.data = data
+        self.prev = self.cur
+        self.capacity = data.capacity
+        self.cur = {}
+
+
+def _has_field(schema: ObjectSchema, f: Any) -> bool:
+    return f.name in schema.field_names and schema.field(f.name).type == f.type
+
+
+class WriteState:
+    """Collects the records of the next version; :meth:`commit` encodes it."""
+
+    def __init__(self, schema: Schema, previous: Mapping[str, TypeData] | None = None, tag: str | None = None):
+        self.schema = schema
+        self._class_types: dict[type, str] = {}
+        self._types: dict[str, _TypeWrite] = {}
+        previous = previous or {}
+        if previous:
+            old_schema = Schema(d.schema for d in previous.values())
+            old_schema.check_compatible(schema)
+        for name, t in schema.items():
+            data = previous.get(name) or TypeData.empty(t)
+            tw = _TypeWrite(t, data)
+            if name in previous:
+                tw.prev = _rows_of(data, t)
+            self._types[name] = tw
+        self._previous = dict(previous)
+        self._previous_schema = Schema(d.schema for d in previous.values()) if previous else None
+        self.tag: str | None = tag if previous else None
+        self._start_cycle()
+
+    def _start_cycle(self) -> None:
+        for tw in self._types.values():
+            tw.start_cycle()
+
+    # --- populating -------------------------------------------------------------------------------
+
+    def add(self, record: Any, type: str | None = None) -> int:
+        """Add a record (an object with the type's fields as attributes, or a mapping with ``type``).
+
+        Referenced records are added first. Returns the record's ordinal.
+        """
+        name = type or self._type_of(record)
+        tw = self._types.get(name)
+        if tw is None:
+            raise SchemaError(f"no type {name!r} in the schema; types: {list(self._types)}")
+        get = record.get if isinstance(record, Mapping) else lambda k, d=None: getattr(record, k, d)
+        row = tuple(self._value(tw.schema, f.name, f.type, get(f.name, None)) for f in tw.schema.fields)
+        return tw.ordinal_for(row)
+
+    def add_all(self, records: Iterable[Any], type: str | None = None) -> None:
+        for r in records:
+            self.add(r, type)
+
+    def keep_previous(self) -> None:
+        """Start from the last version's records (an incremental cycle); then add, modify or delete."""
+        for tw in self._types.values():
+            for row, ordinal in tw.prev.items():
+                tw.cur[row] = ordinal
+                if tw.key_index:
+                    tw.keys[tuple(row[i] for i in tw.key_index)] = ordinal
+
+    def delete(self, type: str, key: Any) -> bool:
+        """Remove the record with this primary key from the cycle; False when there is none."""
+        tw = self._types[type]
+        if not tw.key_index:
+            raise SchemaError(f"type {type} has no primary key; records without one cannot be deleted by key")
+        return tw.remove_key(key if isinstance(key, tuple) else (key,))
+
+    def _type_of(self, record: Any) -> str:
+        cls = record.__class__
+        name = self._class_types.get(cls)
+        if name is None:
+            name = self._class_types[cls] = type_name(cls)
+        return name
+
+    def _value(self, schema: ObjectSchema, fname: str, ftype: FieldType, v: Any) -> Any:
+        if v is None:
+            return None
+        kind = ftype.kind
+        if kind == "list":
+            return tuple(self._element(schema, fname, ftype.element, e) for e in v)  # type: ignore[arg-type]
+        if kind == "set":
+            return tuple(sorted({self._element(schema, fname, ftype.element, e) for e in v}))  # type: ignore[arg-type]
+        if kind == "map":
+            items = v.items() if isinstance(v, Mapping) else v
+            return tuple(
+                sorted(
+                    (self._element(schema, fname, ftype.element, k), self._element(schema, fname, ftype.value, x))  # type: ignore[arg-type]
+                    for k, x in items
+                )
+            )
+        return self._element(schema, fname, ftype, v)
+
+    def _element(self, schema: ObjectSchema, fname: str, ftype: FieldType, v: Any) -> Any:
+        kind = ftype.kind
+        where = f"{schema.name}.{fname}"
+        if v is None:
+            if ftype is not None and kind != "ref":
+                raise RecordError(f"{where}: a collection cannot hold null")
+            raise RecordError(f"{where}: a collection cannot hold a null reference")
+        if kind == "ref":
+            if isinstance(v, Mapping):
+                return self.add(v, ftype.target)
+            actual = self._type_of(v)
+            if actual != ftype.target:
+                raise RecordError(f"{where} refers to {ftype.target}, but was given a {actual}")
+            return self.add(v, ftype.target)
+        if kind in INT_RANGE:
+            if not isinstance(v, int) or isinstance(v, bool):
+                raise RecordError(f"{where} is a {kind}, but was given {v!r} ({v.__class__.__name__})")
+            lo, hi = INT_RANGE[kind]
+            if not lo <= v <= hi:
+                raise RecordError(f"{where} is a {kind}; {v} is outside {lo}..{hi}")
+            return v
+        if kind == "boolean":
+            if not isinstance(v, bool):
+                raise RecordError(f"{where} is a boolean, but was given {v!r}")
+            return v
+        if kind in ("float", "double"):
+            if not isinstance(v, int | float) or isinstance(v, bool):
+                raise RecordError(f"{where} is a {kind}, but was given {v!r}")
+            f = float(v)
+            return f if not math.isnan(f) else _NAN
+        if kind == "string":
+            if not isinstance(v, str):
+                raise RecordError(f"{where} is a string, but was given {v!r}")
+            return v
+        if kind == "bytes":
+            if not isinstance(v, bytes | bytearray | memoryview):
+                raise RecordError(f"{where} is bytes, but was given {v!r}")
+            return bytes(v)
+        raise RecordError(f"{where}: unknown field kind {kind}")  # pragma: no cover
+
+    # --- committing -------------------------------------------------------------------------------
+
+    def deltas(self) -> dict[str, TypeDelta]:
+        """The change of every type from the last version to this cycle's records."""
+        return {name: tw.delta() for name, tw in self._types.items()}
+
+    def commit(self, version: int | None = None, meta: dict[str, Any] | None = None) -> Cycle:
+        """Encode this cycle's records as the next state and start a new, empty cycle.
+
+        The returned :class:`Cycle` makes the snapshot, delta and reverse delta blobs. Types the
+        schema no longer has are removed by the delta and restored by the reverse delta.
+        """
+        forward = self.deltas()
+        state: dict[str, TypeData] = {}
+        backward: dict[str, TypeDelta] = {}
+        for name, d in forward.items():
+            old = self._types[name].data
+            state[name] = apply(old if old.capacity else None, d)
+            backward[name] = reverse(old, d) if old.capacity else _undo_new(d)
+        removed_types = [name for name in self._previous if name not in self.schema]
+        for name in removed_types:
+            backward[name] = _restore_all(self._previous[name])
+        for name, tw in self._types.items():
+            tw.commit(forward[name], state[name])
+        cycle = Cycle(
+            schema=self.schema,
+            previous_schema=self._previous_schema,
+            origin=self.tag,
+            destination=new_tag(),
+            version=version,
+            state=state,
+            forward=forward,
+            backward=backward,
+            removed_types=removed_types,
+            meta=dict(meta or {}),
+        )
+        self.tag = cycle.destination
+        self._previous = dict(state)
+        self._previous_schema = self.schema
+        self._start_cycle()
+        return cycle
+
+    def rollback(self) -> None:
+        """Forget this cycle's records; the next cycle starts again from the last commit."""
+        for tw in self._types.values():
+            tw.tables.clear()  # ids handed out this cycle are void
+        self._start_cycle()
+
+    @property
+    def previous(self) -> dict[str, TypeData]:
+        return dict(self._previous)
+
+
+_NAN = float("nan")
+
+
+def new_tag() -> str:
+    """A random state tag: deltas are refused unless they start from the tag in memory."""
+    return secrets.token_hex(8)
+
+
+@dataclass(eq=False)
+class Cycle:
+    """The result of one committed cycle: the new state and the blobs that lead to it."""
+
+    schema: Schema
+    previous_schema: Schema | None
+    origin: str | None  # the previous state's tag (None for the first state)
+    destination: str
+    version: int | None
+    state: dict[str, TypeData]
+    forward: dict[str, TypeDelta]
+    backward: dict[str, TypeDelta]
+    removed_types: list[str]
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def has_changes(self) -> bool:
+        return bool(self.removed_types) or any(not d.is_empty for d in self.forward.values()) or (
+            self.previous_schema is not None and self.previous_schema != self.schema
+        )
+
+    def snapshot(self) -> bytes:
+        return write_blob(Blob("snapshot", self.schema, self.destination, None, self.version, types=self.state,
+                               meta=self.meta))
+
+    def delta(self) -> bytes | None:
+        """The delta from the previous state, or None for the first state."""
+        if self.origin is None:
+            return None
+        return write_blob(Blob("delta", self.schema, self.destination, self.origin, self.version,
+                               deltas=self.forward, removed_types=self.removed_types, meta=self.meta))
+
+    def reverse_delta(self, previous_version: int | None = None) -> bytes | None:
+        """The delta back to the previous state, or None for the first state."""
+        if self.origin is None:
+            return None
+        assert self.previous_schema is not None
+        added_back = [n for n in self.forward if n not in self.previous_schema]
+        return write_blob(Blob("reverse", self.previous_schema, self.origin, self.destination, previous_version,
+                               deltas={n: d for n, d in self.backward.items() if n in self.previous_schema},
+                               removed_types=added_back, meta=self.meta))
+
+
+def _undo_new(d: TypeDelta) -> TypeDelta:
+    """Reverse of a delta that created a type: remove everything."""
+    patches = {f.name: empty_patch(f.type) for f in d.schema.fields}
+    return TypeDelta(d.schema, 0, d.added, np.zeros(0, np.int64), patches)
+
+
+def _restore_all(old: TypeData) -> TypeDelta:
+    ords = old.ordinals()
+    return TypeDelta(
+        old.schema, old.capacity, np.zeros(0, np.int64), ords, {n: c.take(ords) for n, c in old.columns.items()}
+    )
+
+
+def _rows_of(data: TypeData, schema: ObjectSchema) -> dict[Row, int]:
+    """Decode a version's records into write-side rows (used when a producer restores)."""
+    ords = data.ordinals()
+    columns = []
+    for f in schema.fields:
+        col = data.columns.get(f.name)
+        if col is None or data.schema.field_names.count(f.name) == 0 or data.schema.field(f.name).type != f.type:
+            columns.append([None] * len(ords))
+        else:
+            columns.append([_row_value(v) for v in column_values(f.type, col, ords)])
+    rows = {}
+    for i, o in enumerate(ords.tolist()):
+        rows[tuple(c[i] for c in columns)] = o
+    return rows
+
+
+def _row_value(v: Any) -> Any:
+    """A read value in write-side row form: collections as (sorted, for sets and maps) tuples."""
+    if isinstance(v, list):
+        return tuple(v)
+    if isinstance(v, frozenset):
+        return tuple(sorted(v))
+    if isinstance(v, dict):
+        return tuple(sorted(v.items()))
+    return v
