@@ -57,7 +57,8 @@ class Table:
             return self
         ends = self.ends.decode()[:k]
         total = int(ends[-1]) if k else 0
-        return Table(Packed.encode(ends, self.ends.bits), self.data[:total])
+        # same width rule as build/extended, so cutting back gives the very arrays it had before
+        return Table(Packed.encode(ends, choose_layout(bits_for(total))), self.data[:total])
 
     def extended(self, more: Table) -> Table:
         if len(more) == 0:
@@ -176,8 +177,9 @@ def ends_packed(lengths: np.ndarray, nulls: np.ndarray, min_total: int = 0) -> P
     """Pack per-ordinal lengths as cumulative end offsets with a null flag in the top bit."""
     ends = np.cumsum(lengths, dtype=np.uint64)
     total = max(int(ends[-1]) if len(ends) else 0, min_total)
-    end_bits = bits_for(total)
-    return Packed.encode(_ends_code(ends, nulls, end_bits), choose_layout(end_bits + 1))
+    width = choose_layout(bits_for(total) + 1)
+    # The null flag is the top bit of the stored width, which readers find as bits - 1.
+    return Packed.encode(_ends_code(ends, nulls, width - 1), width)
 
 
 # --- building the next version ------------------------------------------------------------------------

@@ -84,23 +84,20 @@ def encode_codes(
     # integers, booleans and references
     null_at = [i for i, v in enumerate(values) if v is None]
     ints = [0 if v is None else int(v) for v in values]
-    present = [v for v in ints] if not null_at else [v for v in values if v is not None]
-    if kind == "ref":
+    present = [x for x, v in zip(ints, values, strict=True) if v is not None]
+    if kind in ("ref", "boolean"):  # codes are the values themselves
         lo, hi = 0, max(present, default=0)
     else:
         lo, hi = min(present, default=0), max(present, default=0)
-    if old is not None:
-        old_hi = old.base + old.packed.null - 1
-        if lo >= old.base and hi <= old_hi:
-            base, bits = old.base, old.packed.bits
-        else:
-            base = min(lo, old.base)
-            bits = choose_layout(bits_for(max(hi, old_hi) - base + 1))
+    if old is not None and (not present or (lo >= old.base and hi <= old.base + old.packed.null - 1)):
+        base, bits = old.base, old.packed.bits  # the old encoding holds every new value
+    elif old is not None:
+        base = min(lo, old.base)
+        bits = choose_layout(bits_for(max(hi, old.base + old.packed.null - 1) - base + 1))
     else:
         base = lo
         bits = choose_layout(bits_for(hi - base + 1))
-    arr = np.array(ints, dtype=np.int64 if lo >= -(2**63) and hi < 2**63 else object)
-    codes = (arr.astype(np.int64).view(np.uint64) - np.uint64(base & _MASK64)) if n else np.zeros(0, np.uint64)
+    codes = np.array(ints, dtype=np.int64).view(np.uint64) - np.uint64(base & _MASK64)
     codes[null_at] = np.uint64((1 << bits) - 1)
     return Codes(Packed.encode(codes, bits), base)
 

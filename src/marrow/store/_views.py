@@ -7,6 +7,7 @@ classes are made per type per version (cheap: done once when a version is loaded
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -19,21 +20,33 @@ from marrow.store.schema import FieldType
 if TYPE_CHECKING:
     from marrow.store.read import TypeReader
 
-try:  # the optional C accelerator
-    from marrow.store import _speedups  # type: ignore[attr-defined]
-except ImportError:  # pragma: no cover - exercised on machines without a compiler
-    _speedups = None
+_speedups: Any = None
+if not os.environ.get("MARROW_PURE"):  # MARROW_PURE=1 runs the pure-Python twins (the tests do both)
+    try:  # the optional C accelerator
+        from marrow.store import _speedups  # type: ignore[attr-defined,no-redef]
+    except ImportError:  # pragma: no cover - machines without a compiler
+        _speedups = None
+
+ACCELERATED = _speedups is not None
 
 
-class RecordView:
-    """A record of one version. Equal views are the same record (type, version and ordinal)."""
-
+class _PureRecord:
     __slots__ = ("_o",)
-    _reader: TypeReader
-    _fields: tuple[str, ...] = ()
 
     def __init__(self, ordinal: int):
         self._o = ordinal
+
+
+_RecordBase: Any = _speedups.Record if ACCELERATED else _PureRecord
+
+
+class RecordView(_RecordBase):  # type: ignore[misc]
+    """A record of one version. Equal views are the same record (type, version and ordinal)."""
+
+    __slots__ = ()
+    _o: int
+    _reader: TypeReader
+    _fields: tuple[str, ...] = ()
 
     @property
     def ordinal(self) -> int:
@@ -76,8 +89,8 @@ def code_reader(p: Packed) -> Callable[[int], int]:
     """The fastest ``i -> code`` function for a packed array."""
     if p.aligned:
         return memoryview(p.array).__getitem__  # type: ignore[no-any-return]
-    if _speedups is not None:
-        return _speedups.reader(p.array, p.bits)  # type: ignore[no-any-return]
+    if ACCELERATED:
+        return _speedups.Reader(p.array, p.bits, p.n)  # type: ignore[no-any-return]
     words = memoryview(p.array)
     bits, mask = p.bits, (1 << p.bits) - 1
 
@@ -123,11 +136,11 @@ def value_reader(ftype: FieldType, codes: Codes, reader: TypeReader) -> Callable
 
         return read_text
     if kind == "ref":
-        target = reader.state[str(ftype.target)]
+        target = ref_target(reader, str(ftype.target))
 
         def read_ref(i: int) -> Any:
             c = get(i)
-            return None if c == null else target.view(c)
+            return None if c == null else target(c)
 
         return read_ref
     raise AssertionError(kind)  # pragma: no cover
@@ -140,6 +153,38 @@ def _table_reader(kind: str, codes: Codes) -> Callable[[int], Any]:
     if kind == "string":
         return lambda k: str(data[ends(k - 1) if k else 0 : ends(k)], "utf-8")
     return lambda k: bytes(data[ends(k - 1) if k else 0 : ends(k)])
+
+
+_C_KINDS = {"int": "K_INT", "long": "K_INT", "boolean": "K_BOOL", "float": "K_FLOAT", "double": "K_DOUBLE",
+            "ref": "K_REF"}
+
+
+def c_field(ftype: FieldType, col: Column, reader: TypeReader) -> Any:
+    """The C descriptor for a scalar or string field, or None where only Python reads it."""
+    if not ACCELERATED or col.shape not in ("scalar", "var"):
+        return None
+    sp = _speedups
+    if col.shape == "var":
+        assert col.ends is not None and col.data is not None
+        kind = sp.K_VAR_STR if ftype.kind == "string" else sp.K_VAR_BYTES
+        return sp.Field(kind, col.ends.array, col.ends.bits, col.ends.n, 1 << (col.ends.bits - 1), data=col.data)
+    codes = col.codes
+    assert codes is not None
+    p = codes.packed
+    if ftype.kind in ("string", "bytes"):
+        assert codes.table is not None
+        kind = sp.K_DICT_STR if ftype.kind == "string" else sp.K_DICT_BYTES
+        t = codes.table
+        return sp.Field(kind, p.array, p.bits, p.n, p.null, 0, t.ends.array, t.ends.bits, t.ends.n, t.data)
+    target = ref_target(reader, str(ftype.target)) if ftype.kind == "ref" else None
+    return sp.Field(getattr(sp, _C_KINDS[ftype.kind]), p.array, p.bits, p.n, p.null, codes.base, target=target)
+
+
+def ref_target(reader: TypeReader, name: str) -> Callable[[int], Any]:
+    """ordinal -> view of the referenced type; late-bound while that type's reader is being built."""
+    target = reader.state[name]
+    view = getattr(target, "view", None)
+    return view if view is not None else lambda o: target.view(o)
 
 
 def field_getter(ftype: FieldType, col: Column, reader: TypeReader) -> Callable[[Any], Any]:
@@ -204,5 +249,7 @@ def view_class(reader: TypeReader) -> type[RecordView]:
     """A RecordView subclass for one type of one version."""
     namespace: dict[str, Any] = {"__slots__": (), "_reader": reader, "_fields": tuple(reader.schema.field_names)}
     for f in reader.schema.fields:
-        namespace[f.name] = property(field_getter(f.type, reader.data.columns[f.name], reader), doc=str(f.type))
+        col = reader.data.columns[f.name]
+        fast = c_field(f.type, col, reader)
+        namespace[f.name] = fast if fast is not None else property(field_getter(f.type, col, reader), doc=str(f.type))
     return type(reader.name, (RecordView,), namespace)

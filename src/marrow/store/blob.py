@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from marrow.errors import BlobVersionError, CorruptBlobError
+from marrow.errors import BlobVersionError, CorruptBlobError, SchemaError
 from marrow.store._columns import Codes, Column, Table
 from marrow.store._packed import Packed
 from marrow.store._typedata import TypeData, TypeDelta
@@ -122,7 +122,7 @@ def write_blob(blob: Blob) -> bytes:
     # Section offsets depend on the header's length, which depends on the offsets: lay out twice.
     sections: list[list[Any]] = [[0, a.nbytes, a.dtype.str] for a in w.arrays]
     header["sections"] = sections
-    for _ in range(3):
+    for _ in range(4):
         raw = json.dumps(header, separators=(",", ":")).encode()
         pos = _align(_PREFIX.size + len(raw))
         new = []
@@ -132,6 +132,8 @@ def write_blob(blob: Blob) -> bytes:
         if new == sections:
             break
         sections[:] = new
+    else:  # pragma: no cover - offsets settle by the second pass
+        raise AssertionError("blob layout did not settle")
     raw = json.dumps(header, separators=(",", ":")).encode()
     out = bytearray(_PREFIX.pack(MAGIC, FORMAT_VERSION, KINDS[blob.kind], len(raw)))
     out += raw
@@ -179,8 +181,13 @@ def read_header(buf: Any) -> tuple[str, dict[str, Any]]:
         header = json.loads(bytes(mv[_PREFIX.size : _PREFIX.size + hlen]))
     except ValueError as e:
         raise CorruptBlobError(f"blob header is not valid JSON: {e}") from None
-    for offset, nbytes, _ in header.get("sections", []):
-        if offset < _PREFIX.size + hlen or offset + nbytes > n - _TRAILER.size:
+    if not isinstance(header, dict) or not isinstance(header.get("sections"), list):
+        raise CorruptBlobError("blob header is not a Marrow header (no section table)")
+    for row in header["sections"]:
+        if not (isinstance(row, list) and len(row) == 3 and all(isinstance(x, int) for x in row[:2])):
+            raise CorruptBlobError(f"blob section entry {row!r} is malformed")
+        offset, nbytes, _ = row
+        if offset < _PREFIX.size + hlen or nbytes < 0 or offset + nbytes > n - _TRAILER.size:
             raise CorruptBlobError("a blob section lies outside the blob")
     return _KIND_NAMES[kind], header
 
@@ -190,8 +197,8 @@ def read_blob(buf: Any) -> Blob:
     kind, h = read_header(buf)
     try:
         return _decode(kind, h, buf)
-    except (KeyError, TypeError, ValueError, IndexError) as e:
-        raise CorruptBlobError(f"blob header is malformed: {e!r}") from None
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError, SchemaError) as e:
+        raise CorruptBlobError(f"blob header is malformed: {e}") from None
 
 
 def _decode(kind: str, h: dict[str, Any], buf: Any) -> Blob:

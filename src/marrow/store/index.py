@@ -23,7 +23,7 @@ import numpy as np
 
 from marrow.errors import SchemaError
 from marrow.store._encode import column_values, decode_codes
-from marrow.store._views import code_reader, value_reader
+from marrow.store._views import ACCELERATED, _speedups, code_reader
 
 if TYPE_CHECKING:
     from marrow.store._typedata import TypeDelta
@@ -81,6 +81,23 @@ class PrimaryKeyIndex:
         else:
             self.slots, self.used = slots, used
         self._lookup = memoryview(self.slots)
+        self._bind()
+
+    def _bind(self) -> None:
+        """Point find/get at the C probe when it can serve this key."""
+        view = self.reader.View
+        if self.int_key and ACCELERATED:
+            codes = self.reader.data.columns[self.fields[0]].codes
+            assert codes is not None
+            p = codes.packed
+            probe = _speedups.IntKeyProbe(self.slots, p.array, p.bits, p.n, codes.base, p.null, view)
+            self.find = probe.find  # type: ignore[method-assign]
+            self.get = probe.get  # type: ignore[method-assign]
+
+    def get(self, key: Any) -> Any:
+        """The view of the record with this key, or None."""
+        o = self.find(key)
+        return None if o < 0 else self.reader.View(o)
 
     def _int_key_of(self, o: int) -> Any:
         c = self._code(o)
@@ -149,6 +166,7 @@ class PrimaryKeyIndex:
         # The keys of removed records are read from the old version.
         new._remove(delta.removed, self._keys(delta.removed))
         new._insert(delta.added)
+        new._bind()
         return new
 
     # --- queries ----------------------------------------------------------------------------------
@@ -198,25 +216,36 @@ class PrimaryKeyIndex:
 
 
 class _Postings:
-    """Compressed sparse rows: for each key (sorted, distinct) the ordinals that hold it."""
+    """Compressed sparse rows: for each key (sorted, distinct) the ordinals that hold it.
+
+    A fresh build lists each key's ordinals in ascending order; after merges they are in no order.
+    """
 
     __slots__ = ("keys", "offsets", "ords")
 
-    def __init__(self, keys: np.ndarray, ords: np.ndarray):
-        order = np.lexsort((ords, keys))
-        keys, ords = keys[order], ords[order]
+    def __init__(self, keys: np.ndarray, ords: np.ndarray, presorted: bool = False):
+        if not presorted:
+            order = np.argsort(keys, kind="stable")
+            keys, ords = keys[order], ords[order]
         firsts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]]) if len(keys) else np.zeros(0, np.int64)
         self.keys = keys[firsts]
         self.offsets = np.append(firsts, len(keys)).astype(np.int64)
         self.ords = ords.astype(np.uint32)
 
-    def pairs(self) -> tuple[np.ndarray, np.ndarray]:
-        return np.repeat(self.keys, np.diff(self.offsets)), self.ords.astype(np.int64)
-
-    def without(self, removed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        keys, ords = self.pairs()
-        keep = ~np.isin(ords, removed)
-        return keys[keep], ords[keep]
+    def merged(
+        self, removed: np.ndarray, keys: np.ndarray, ords: np.ndarray, remap: np.ndarray | None = None
+    ) -> _Postings:
+        """These postings less the ``removed`` ordinals, plus new pairs; ``remap`` renumbers old keys
+        (it must preserve their order). Costs a few copies of the arrays, not a sort."""
+        old_keys = np.repeat(self.keys if remap is None else remap[self.keys], np.diff(self.offsets))
+        gone = np.zeros(int(max(self.ords.max(initial=0), removed.max(initial=0))) + 1, dtype=bool)
+        gone[removed] = True
+        keep = ~gone[self.ords]
+        old_keys, old_ords = old_keys[keep], self.ords[keep]
+        order = np.argsort(keys, kind="stable")
+        keys, ords = keys[order], ords[order]
+        at = np.searchsorted(old_keys, keys, side="right")
+        return _Postings(np.insert(old_keys, at, keys), np.insert(old_ords, at, ords.astype(np.uint32)), True)
 
     def at(self, i: int) -> np.ndarray:
         return self.ords[self.offsets[i] : self.offsets[i + 1]]
@@ -280,11 +309,9 @@ class HashIndex:
 
     def updated(self, reader: TypeReader, delta: TypeDelta) -> HashIndex:
         """The index of the next version: this one's pairs less the removed records, plus the added."""
-        keys, ords = self.postings.without(delta.removed)
         fresh = HashIndex.__new__(HashIndex)
         fresh.reader, fresh.field, fresh.collection, fresh.ftype = reader, self.field, self.collection, self.ftype
-        add_keys, add_ords = fresh._pairs(delta.added)
-        postings = _Postings(np.concatenate([keys, add_keys]), np.concatenate([ords, add_ords]))
+        postings = self.postings.merged(delta.removed, *fresh._pairs(delta.added))
         return HashIndex(reader, self.field, postings)
 
     def find(self, value: Any) -> list[int]:
@@ -294,7 +321,7 @@ class HashIndex:
         i = bisect.bisect_left(self._keys, h)
         if i == len(self._keys) or self._keys[i] != h:
             return []
-        ords: list[int] = self.postings.at(i).tolist()
+        ords: list[int] = sorted(self.postings.at(i).tolist())
         if self.ftype.kind in ("int", "long", "ref"):
             return ords
         return [o for o in ords if self._holds(o, value)]  # hashes of other values may collide
@@ -370,7 +397,6 @@ class PrefixIndex:
 
     def updated(self, reader: TypeReader, delta: TypeDelta) -> PrefixIndex:
         """The next version's index: the vocabulary grows by the new terms, postings are merged."""
-        old_keys, old_ords = self.postings.without(delta.removed)
         old_vocab = self.vocabulary()
         fresh = PrefixIndex.__new__(PrefixIndex)
         fresh.reader, fresh.field, fresh.words = reader, self.field, self.words
@@ -378,11 +404,10 @@ class PrefixIndex:
         vocab = sorted(set(old_vocab).union(terms))
         position = {t: i for i, t in enumerate(vocab)}
         remap = np.fromiter((position[t] for t in old_vocab), dtype=np.int64, count=len(old_vocab))
-        keys = np.concatenate([remap[old_keys] if len(old_keys) else old_keys,
-                               np.fromiter((position[t] for t in terms), dtype=np.int64, count=len(terms))])
         fresh.ends = np.cumsum(np.fromiter((len(t) for t in vocab), np.int64, len(vocab))).astype(np.uint32)
         fresh.pool = b"".join(vocab)
-        fresh.postings = _Postings(keys, np.concatenate([old_ords, np.array(owners, dtype=np.int64)]))
+        new_keys = np.fromiter((position[t] for t in terms), dtype=np.int64, count=len(terms))
+        fresh.postings = self.postings.merged(delta.removed, new_keys, np.array(owners, dtype=np.int64), remap)
         return fresh
 
     @property

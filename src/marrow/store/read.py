@@ -23,7 +23,7 @@ import numpy as np
 from marrow.errors import BlobError, NotFoundError, StateMismatchError
 from marrow.store._encode import column_values
 from marrow.store._typedata import TypeData, TypeDelta, apply
-from marrow.store._views import RecordView, view_class
+from marrow.store._views import ACCELERATED, RecordView, _speedups, view_class
 from marrow.store.blob import Blob, read_blob
 from marrow.store.index import HashIndex, PrefixIndex, PrimaryKeyIndex
 from marrow.store.schema import Schema
@@ -80,7 +80,7 @@ class ReadState:
             data = self.types.get(name)
             if data is None:
                 raise NotFoundError(f"no type {name!r} in this state; types: {list(self.types)}")
-            reader = self._readers[name] = TypeReader(self, data)
+            reader = TypeReader(self, data)
         return reader
 
     def __contains__(self, name: str) -> bool:
@@ -131,6 +131,7 @@ class TypeReader:
         self._pk: PrimaryKeyIndex | None = None
         self._hash: dict[str, HashIndex] = {}
         self._prefix: dict[tuple[str, bool], PrefixIndex] = {}
+        state._readers[self.name] = self  # before the views, so references can find this type
         self.View: type[RecordView] = view_class(self)
         self.view = self.View  # ordinal -> view, without checks (hot path)
 
@@ -158,15 +159,15 @@ class TypeReader:
             self._pk = PrimaryKeyIndex(self)
         return self._pk
 
-    def get(self, *key: Any) -> RecordView | None:
-        """The record with this primary key (one value per key field), or None."""
-        pk = self._pk or self.primary_key
-        o = pk.find(key[0] if len(key) == 1 else key)
-        return None if o < 0 else self.View(o)
+    def get(self, key: Any) -> RecordView | None:
+        """The record with this primary key, or None. A key of several fields is a tuple."""
+        pk = self.primary_key
+        self.get = pk.get  # type: ignore[method-assign]  # later calls go straight to the index
+        return pk.get(key)
 
-    def get_ordinal(self, *key: Any) -> int:
-        pk = self._pk or self.primary_key
-        return pk.find(key[0] if len(key) == 1 else key)
+    def get_ordinal(self, key: Any) -> int:
+        """The ordinal of the record with this primary key, or -1."""
+        return self.primary_key.find(key)
 
     def get_many(self, keys: Sequence[Any]) -> np.ndarray:
         """Ordinals for many primary keys (-1 where absent), vectorised for integer keys."""
@@ -245,8 +246,10 @@ class TypeReader:
 
     def _column_values(self, name: str, ords: np.ndarray) -> list[Any]:
         f = self.schema.field(name)
-        col = self.data.columns[name]
-        return column_values(f.type, col, ords)
+        fast = self.View.__dict__.get(name)
+        if f.type.kind != "ref" and ACCELERATED and isinstance(fast, _speedups.Field):
+            return fast.values(ords)  # type: ignore[no-any-return]
+        return column_values(f.type, self.data.columns[name], ords)
 
 
 def _same_field(old: TypeReader, new: TypeReader, field: str) -> bool:

@@ -2,9 +2,9 @@
 
 Lifecycle of one cycle::
 
-    ws = WriteState(schema)            # or WriteState.restore(read_state) after a restart
+    ws = WriteState(schema)            # or WriteState(schema, previous=state.types, tag=state.tag)
     ws.add(title)                      # any number of times; references are followed
-    state, deltas = ws.commit()        # the new encoded state and the deltas that lead to it
+    cycle = ws.commit()                # the new encoded state; cycle.snapshot(), .delta(), ...
     # ... the next cycle starts empty: records from earlier cycles are not carried over,
     # unless the cycle is incremental (ws.keep_previous()) and then only those not removed.
 
@@ -20,7 +20,8 @@ Invariants:
 
 from __future__ import annotations
 
-import math
+import functools
+import operator
 import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -52,6 +53,8 @@ class _TypeWrite:
         self.capacity = data.capacity
         self.tables: dict[str, dict[str, TableIds]] = {}
         self.key_index = [schema.field_names.index(k) for k in schema.primary_key]
+        self.converters: list[Any] | None = None
+        self.getter = operator.attrgetter(*schema.field_names)
 
     def start_cycle(self) -> None:
         self.cur = {}
@@ -101,7 +104,6 @@ class _TypeWrite:
         removed = np.array(sorted(prev_ord.difference(cur_ord)), dtype=np.int64)
         added_list = sorted(o for o in cur_ord if o not in prev_ord)
         added = np.array(added_list, dtype=np.int64)
-        capacity = self.capacity
         # Trim trailing ordinals that hold nothing, so capacity tracks the highest live ordinal.
         live_max = max(cur_ord, default=-1)
         capacity = live_max + 1
@@ -146,9 +148,12 @@ class WriteState:
         self._previous = dict(previous)
         self._previous_schema = Schema(d.schema for d in previous.values()) if previous else None
         self.tag: str | None = tag if previous else None
+        self._previous_version: int | None = None
+        self._previous_meta: dict[str, Any] = {}
         self._start_cycle()
 
     def _start_cycle(self) -> None:
+        self._seen: dict[int, tuple[Any, int]] = {}
         for tw in self._types.values():
             tw.start_cycle()
 
@@ -159,13 +164,29 @@ class WriteState:
 
         Referenced records are added first. Returns the record's ordinal.
         """
+        seen = self._seen.get(id(record))
+        if seen is not None and seen[0] is record:
+            return seen[1]
         name = type or self._type_of(record)
         tw = self._types.get(name)
         if tw is None:
             raise SchemaError(f"no type {name!r} in the schema; types: {list(self._types)}")
-        get = record.get if isinstance(record, Mapping) else lambda k, d=None: getattr(record, k, d)
-        row = tuple(self._value(tw.schema, f.name, f.type, get(f.name, None)) for f in tw.schema.fields)
-        return tw.ordinal_for(row)
+        if tw.converters is None:
+            tw.converters = [self._converter(tw.schema, f.name, f.type) for f in tw.schema.fields]
+        if isinstance(record, Mapping):
+            values = tuple(record.get(f) for f in tw.schema.field_names)
+        else:
+            try:
+                values = tw.getter(record)
+            except AttributeError:
+                values = tuple(getattr(record, f, None) for f in tw.schema.field_names)
+            if len(tw.converters) == 1:
+                values = (values,)
+        ordinal = tw.ordinal_for(tuple(map(_call, tw.converters, values)))
+        if _is_frozen(record.__class__):
+            # An immutable object added again this cycle is the same record: skip the work.
+            self._seen[id(record)] = (record, ordinal)
+        return ordinal
 
     def add_all(self, records: Iterable[Any], type: str | None = None) -> None:
         for r in records:
@@ -182,6 +203,7 @@ class WriteState:
     def delete(self, type: str, key: Any) -> bool:
         """Remove the record with this primary key from the cycle; False when there is none."""
         tw = self._types[type]
+        self._seen.clear()  # a deleted record may be added again: it needs a fresh ordinal lookup
         if not tw.key_index:
             raise SchemaError(f"type {type} has no primary key; records without one cannot be deleted by key")
         return tw.remove_key(key if isinstance(key, tuple) else (key,))
@@ -193,69 +215,101 @@ class WriteState:
             name = self._class_types[cls] = type_name(cls)
         return name
 
-    def _value(self, schema: ObjectSchema, fname: str, ftype: FieldType, v: Any) -> Any:
-        if v is None:
-            return None
+    def _converter(self, schema: ObjectSchema, fname: str, ftype: FieldType) -> Any:
+        """A function from a field's Python value to its row form; validates as it goes."""
         kind = ftype.kind
-        if kind == "list":
-            return tuple(self._element(schema, fname, ftype.element, e) for e in v)  # type: ignore[arg-type]
-        if kind == "set":
-            return tuple(sorted({self._element(schema, fname, ftype.element, e) for e in v}))  # type: ignore[arg-type]
-        if kind == "map":
-            items = v.items() if isinstance(v, Mapping) else v
-            return tuple(
-                sorted(
-                    (self._element(schema, fname, ftype.element, k), self._element(schema, fname, ftype.value, x))  # type: ignore[arg-type]
-                    for k, x in items
-                )
-            )
-        return self._element(schema, fname, ftype, v)
+        if kind in ("list", "set", "map"):
+            assert ftype.element is not None
+            element = self._element_converter(schema, fname, ftype.element)
+            if kind == "list":
+                return lambda v: None if v is None else tuple(map(element, v))
+            if kind == "set":
+                return lambda v: None if v is None else tuple(sorted(set(map(element, v))))
+            assert ftype.value is not None
+            value = self._element_converter(schema, fname, ftype.value)
 
-    def _element(self, schema: ObjectSchema, fname: str, ftype: FieldType, v: Any) -> Any:
+            def convert_map(v: Any) -> Any:
+                if v is None:
+                    return None
+                items = (v if isinstance(v, Mapping) else dict(v)).items()  # one value per key
+                return tuple(sorted((element(k), value(x)) for k, x in items))
+
+            return convert_map
+        element = self._element_converter(schema, fname, ftype)
+        return lambda v: None if v is None else element(v)
+
+    def _element_converter(self, schema: ObjectSchema, fname: str, ftype: FieldType) -> Any:
         kind = ftype.kind
         where = f"{schema.name}.{fname}"
-        if v is None:
-            if ftype is not None and kind != "ref":
-                raise RecordError(f"{where}: a collection cannot hold null")
-            raise RecordError(f"{where}: a collection cannot hold a null reference")
+
+        def fail(v: Any, what: str) -> RecordError:
+            if v is None:
+                return RecordError(f"{where}: a collection cannot hold null")
+            return RecordError(f"{where} is {what}, but was given {v!r} ({v.__class__.__name__})")
+
         if kind == "ref":
-            if isinstance(v, Mapping):
-                return self.add(v, ftype.target)
-            actual = self._type_of(v)
-            if actual != ftype.target:
-                raise RecordError(f"{where} refers to {ftype.target}, but was given a {actual}")
-            return self.add(v, ftype.target)
+            target = str(ftype.target)
+            add = self.add
+
+            def convert_ref(v: Any) -> int:
+                if isinstance(v, Mapping):
+                    return add(v, target)
+                if v is None:
+                    raise fail(v, "a reference")
+                actual = self._type_of(v)
+                if actual != target:
+                    raise RecordError(f"{where} refers to {target}, but was given a {actual}")
+                return add(v, target)
+
+            return convert_ref
         if kind in INT_RANGE:
-            if not isinstance(v, int) or isinstance(v, bool):
-                raise RecordError(f"{where} is a {kind}, but was given {v!r} ({v.__class__.__name__})")
             lo, hi = INT_RANGE[kind]
-            if not lo <= v <= hi:
-                raise RecordError(f"{where} is a {kind}; {v} is outside {lo}..{hi}")
-            return v
+
+            def convert_int(v: Any) -> int:
+                if v.__class__ is not int:
+                    if v is None or isinstance(v, bool) or not isinstance(v, int):
+                        raise fail(v, f"a {kind}")
+                    v = int(v)
+                if not lo <= v <= hi:
+                    raise RecordError(f"{where} is a {kind}; {v} is outside {lo}..{hi}")
+                return v  # type: ignore[no-any-return]
+
+            return convert_int
         if kind == "boolean":
-            if not isinstance(v, bool):
-                raise RecordError(f"{where} is a boolean, but was given {v!r}")
-            return v
+
+            def convert_bool(v: Any) -> bool:
+                if v is True or v is False:
+                    return v  # type: ignore[no-any-return]
+                raise fail(v, "a boolean")
+
+            return convert_bool
         if kind in ("float", "double"):
-            if not isinstance(v, int | float) or isinstance(v, bool):
-                raise RecordError(f"{where} is a {kind}, but was given {v!r}")
-            f = float(v)
-            return f if not math.isnan(f) else _NAN
+
+            def convert_float(v: Any) -> float:
+                if v is None or isinstance(v, bool) or not isinstance(v, int | float):
+                    raise fail(v, f"a {kind}")
+                f = float(v)
+                return f if f == f else _NAN  # one NaN object, so equal rows compare equal
+
+            return convert_float
         if kind == "string":
-            if not isinstance(v, str):
-                raise RecordError(f"{where} is a string, but was given {v!r}")
-            return v
-        if kind == "bytes":
-            if not isinstance(v, bytes | bytearray | memoryview):
-                raise RecordError(f"{where} is bytes, but was given {v!r}")
-            return bytes(v)
-        raise RecordError(f"{where}: unknown field kind {kind}")  # pragma: no cover
+
+            def convert_str(v: Any) -> str:
+                if v.__class__ is str or isinstance(v, str):
+                    return str(v)
+                raise fail(v, "a string")
+
+            return convert_str
+
+        def convert_bytes(v: Any) -> bytes:
+            if isinstance(v, bytes | bytearray | memoryview):
+                return bytes(v)
+            raise fail(v, "bytes")
+
+        return convert_bytes
 
     # --- committing -------------------------------------------------------------------------------
 
-    def deltas(self) -> dict[str, TypeDelta]:
-        """The change of every type from the last version to this cycle's records."""
-        return {name: tw.delta() for name, tw in self._types.items()}
 
     def commit(self, version: int | None = None, meta: dict[str, Any] | None = None) -> Cycle:
         """Encode this cycle's records as the next state and start a new, empty cycle.
@@ -263,7 +317,7 @@ class WriteState:
         The returned :class:`Cycle` makes the snapshot, delta and reverse delta blobs. Types the
         schema no longer has are removed by the delta and restored by the reverse delta.
         """
-        forward = self.deltas()
+        forward = {name: tw.delta() for name, tw in self._types.items()}
         state: dict[str, TypeData] = {}
         backward: dict[str, TypeDelta] = {}
         for name, d in forward.items():
@@ -281,6 +335,8 @@ class WriteState:
             origin=self.tag,
             destination=new_tag(),
             version=version,
+            previous_version=self._previous_version,
+            previous_meta=self._previous_meta,
             state=state,
             forward=forward,
             backward=backward,
@@ -288,6 +344,7 @@ class WriteState:
             meta=dict(meta or {}),
         )
         self.tag = cycle.destination
+        self._previous_version, self._previous_meta = version, cycle.meta
         self._previous = dict(state)
         self._previous_schema = self.schema
         self._start_cycle()
@@ -307,6 +364,20 @@ class WriteState:
 _NAN = float("nan")
 
 
+def _call(convert: Any, value: Any) -> Any:
+    return convert(value)
+
+
+@functools.cache
+def _is_frozen(cls: type) -> bool:
+    """Instances cannot change after creation: frozen dataclasses and frozen msgspec Structs."""
+    params = getattr(cls, "__dataclass_params__", None)
+    if params is not None:
+        return bool(params.frozen)
+    config = getattr(cls, "__struct_config__", None)
+    return bool(getattr(config, "frozen", False))
+
+
 def new_tag() -> str:
     """A random state tag: deltas are refused unless they start from the tag in memory."""
     return secrets.token_hex(8)
@@ -321,6 +392,8 @@ class Cycle:
     origin: str | None  # the previous state's tag (None for the first state)
     destination: str
     version: int | None
+    previous_version: int | None
+    previous_meta: dict[str, Any]
     state: dict[str, TypeData]
     forward: dict[str, TypeDelta]
     backward: dict[str, TypeDelta]
@@ -344,15 +417,15 @@ class Cycle:
         return write_blob(Blob("delta", self.schema, self.destination, self.origin, self.version,
                                deltas=self.forward, removed_types=self.removed_types, meta=self.meta))
 
-    def reverse_delta(self, previous_version: int | None = None) -> bytes | None:
+    def reverse_delta(self) -> bytes | None:
         """The delta back to the previous state, or None for the first state."""
         if self.origin is None:
             return None
         assert self.previous_schema is not None
         added_back = [n for n in self.forward if n not in self.previous_schema]
-        return write_blob(Blob("reverse", self.previous_schema, self.origin, self.destination, previous_version,
+        return write_blob(Blob("reverse", self.previous_schema, self.origin, self.destination, self.previous_version,
                                deltas={n: d for n, d in self.backward.items() if n in self.previous_schema},
-                               removed_types=added_back, meta=self.meta))
+                               removed_types=added_back, meta=self.previous_meta))
 
 
 def _undo_new(d: TypeDelta) -> TypeDelta:
