@@ -20,6 +20,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from marrow.store._accel import speedups
 from marrow.store._packed import Packed, bits_for, choose_layout
 
 
@@ -219,21 +220,21 @@ def splice(
     nulls[cleared[cleared < capacity]] = True
     lengths[added] = p_ends - p_starts
     nulls[added] = p_nulls
-    index, source = _splice_plan(o_starts, o_ends, old_n, capacity, cleared, added, p_starts, p_ends)
+    plan = _splice_plan(o_starts, o_ends, old_n, capacity, cleared, added, p_starts, p_ends)
     total = int(lengths.sum())
     ends = ends_packed(lengths, nulls, total)
     if patch.shape == "var":
         assert patch.data is not None
         old_data = old.data if old is not None and old.data is not None else np.zeros(0, np.uint8)
-        data = _gather_two(old_data, patch.data, index, source)
+        data = _gather_two(old_data, patch.data, plan)
         return Column("var", ends=ends, data=data)
     assert patch.codes is not None
     old_c = old.codes if old is not None else None
-    codes = _splice_elements(old_c, patch.codes, index, source)
+    codes = _splice_elements(old_c, patch.codes, plan)
     values = None
     if patch.values is not None:
         old_v = old.values if old is not None else None
-        values = _splice_elements(old_v, patch.values, index, source)
+        values = _splice_elements(old_v, patch.values, plan)
     return Column(patch.shape, codes=codes, ends=ends, values=values)
 
 
@@ -246,48 +247,54 @@ def _splice_plan(
     added: np.ndarray,
     p_starts: np.ndarray,
     p_ends: np.ndarray,
-) -> tuple[list[tuple[int, int]], list[bool]]:
-    """Runs of payload that make the new column: (start, end) into the old (False) or patch (True)."""
-    runs: list[tuple[int, int]] = []
-    source: list[bool] = []
-    changed = np.union1d(cleared, added)
-    added_pos = {int(o): i for i, o in enumerate(added.tolist())}
+) -> _Plan:
+    """The payload of the new column as segments, in ordinal order: runs of unchanged ordinals
+    (one contiguous range of the old payload each) and the rows of added ordinals (from the patch)."""
     limit = min(old_n, capacity)
-    starts = o_starts.tolist() if old_n else []
-    ends = o_ends.tolist() if old_n else []
-    cursor = 0
-    for o in changed.tolist():
-        if o >= capacity:
-            break
-        hi = min(o, limit)
-        if hi > cursor:
-            runs.append((starts[cursor], ends[hi - 1]))
-            source.append(False)
-        i = added_pos.get(o)
-        if i is not None:
-            runs.append((int(p_starts[i]), int(p_ends[i])))
-            source.append(True)
-        cursor = o + 1
-    if limit > cursor:
-        runs.append((starts[cursor], ends[limit - 1]))
-        source.append(False)
-    return runs, source
+    changed = np.union1d(cleared, added)
+    changed = changed[changed < capacity]
+    run_first = np.r_[0, changed + 1].astype(np.int64)
+    run_end = np.minimum(np.r_[changed, capacity], limit).astype(np.int64)
+    keep = run_first < run_end
+    run_first, run_end = run_first[keep], run_end[keep]
+    key = np.r_[run_first, added.astype(np.int64)]
+    a = np.r_[o_starts[run_first], p_starts].astype(np.int64)
+    b = np.r_[o_ends[run_end - 1], p_ends].astype(np.int64)
+    from_patch = np.r_[np.zeros(len(run_first), bool), np.ones(len(added), bool)]
+    order = np.argsort(key, kind="stable")
+    return a[order], b[order], from_patch[order]
 
 
-def _gather_two(old: np.ndarray, new: np.ndarray, runs: list[tuple[int, int]], source: list[bool]) -> np.ndarray:
-    pieces = [(new if from_patch else old)[a:b] for (a, b), from_patch in zip(runs, source, strict=True) if b > a]
+_Plan = tuple[np.ndarray, np.ndarray, np.ndarray]
+
+
+def _gather_two(old: np.ndarray, new: np.ndarray, plan: _Plan) -> np.ndarray:
+    a, b, from_patch = plan
+    if speedups is not None and old.dtype == new.dtype:
+        out = np.empty(int(np.maximum(b - a, 0).sum()), dtype=old.dtype)
+        speedups.splice(np.ascontiguousarray(old), np.ascontiguousarray(new), a, b,
+                        from_patch.view(np.uint8), out, old.dtype.itemsize)
+        return out
+    pieces = [
+        (new if p else old)[x:y]
+        for x, y, p in zip(a.tolist(), b.tolist(), from_patch.tolist(), strict=True)
+        if y > x
+    ]
     if not pieces:
         return np.zeros(0, dtype=old.dtype)
     return np.concatenate(pieces)
 
 
-def _splice_elements(
-    old: Codes | None, patch: Codes, runs: list[tuple[int, int]], source: list[bool]
-) -> Codes:
+def _splice_elements(old: Codes | None, patch: Codes, plan: _Plan) -> Codes:
     table = _splice_table(old, patch)
+    bits = patch.packed.bits
+    if old is not None and old.base == patch.base and old.packed.bits == bits and patch.packed.aligned:
+        # same aligned encoding: splice the stored arrays themselves, no decoding
+        arr = _gather_two(old.packed.array, patch.packed.array, plan)
+        return Codes(Packed(arr, bits, len(arr)), patch.base, table)
     new_codes = patch.packed.decode()
     old_codes = _rebased(old, patch) if old is not None else np.zeros(0, np.uint64)
-    codes = _gather_two(old_codes, new_codes, runs, source)
+    codes = _gather_two(old_codes, new_codes, plan)
     return Codes(Packed.encode(codes, patch.packed.bits), patch.base, table)
 
 

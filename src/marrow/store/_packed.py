@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from marrow.store._accel import speedups
+
 ALIGNED_DTYPES = {8: np.uint8, 16: np.uint16, 32: np.uint32, 64: np.uint64}
 
 #: a bit-packed layout is used when the aligned one would cost more than this many times the bits
@@ -69,6 +71,9 @@ class Packed:
         if bits in ALIGNED_DTYPES:
             return cls(np.ascontiguousarray(codes, dtype=ALIGNED_DTYPES[bits]), bits, n)
         words = np.zeros(cls.words_for(n, bits), dtype=np.uint64)
+        if speedups is not None:
+            speedups.pack(np.ascontiguousarray(codes, dtype=np.uint64), bits, words)
+            return cls(words, bits, n)
         # Chunks start on a word boundary (a multiple of 64 codes), so chunks never share a word.
         step = _CHUNK
         for start in range(0, n, step):
@@ -85,6 +90,9 @@ class Packed:
         if self.aligned:
             return self.array.astype(np.uint64)
         out = np.empty(self.n, dtype=np.uint64)
+        if speedups is not None:
+            speedups.unpack(self.array, self.bits, self.n, out)
+            return out
         for start in range(0, self.n, _CHUNK):
             idx = np.arange(start, min(start + _CHUNK, self.n), dtype=np.uint64)
             out[start : start + len(idx)] = self._gather(idx)

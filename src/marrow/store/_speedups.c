@@ -445,8 +445,121 @@ static PyTypeObject ProbeType = {
     .tp_doc = "IntKeyProbe(slots, keys, bits, n, base, null, view): integer primary key lookups.",
 };
 
+
+/* --- bulk helpers for building versions ----------------------------------------------------- */
+
+static int open_out(PyObject *obj, Buf *b) {
+    if (PyObject_GetBuffer(obj, &b->view, PyBUF_SIMPLE | PyBUF_WRITABLE) < 0) return -1;
+    b->held = 1;
+    return 0;
+}
+
+/* unpack(words, bits, n, out): out[i] = code i, for a bit-packed array; out is a uint64 buffer. */
+static PyObject *py_unpack(PyObject *self, PyObject *args) {
+    PyObject *src, *dst;
+    int bits;
+    Py_ssize_t n;
+    if (!PyArg_ParseTuple(args, "OinO", &src, &bits, &n, &dst)) return NULL;
+    Buf in = {0}, out = {0};
+    if (buf_open(src, &in) < 0) return NULL;
+    if (!fits(&in, bits, n, "unpack") || open_out(dst, &out) < 0) { buf_close(&in); return NULL; }
+    if (out.view.len < n * 8) {
+        PyErr_SetString(PyExc_ValueError, "unpack: output too small");
+    } else {
+        const char *p = (const char *)in.view.buf;
+        uint64_t *o = (uint64_t *)out.view.buf;
+        Py_BEGIN_ALLOW_THREADS
+        for (Py_ssize_t i = 0; i < n; i++) o[i] = code_at(p, bits, i);
+        Py_END_ALLOW_THREADS
+    }
+    buf_close(&in); buf_close(&out);
+    if (PyErr_Occurred()) return NULL;
+    Py_RETURN_NONE;
+}
+
+/* pack(codes, bits, out): lay uint64 codes end to end in `bits` bits into zeroed uint64 words. */
+static PyObject *py_pack(PyObject *self, PyObject *args) {
+    PyObject *src, *dst;
+    int bits;
+    if (!PyArg_ParseTuple(args, "OiO", &src, &bits, &dst)) return NULL;
+    if (bits < 1 || bits > 64) { PyErr_SetString(PyExc_ValueError, "pack: bits must be 1..64"); return NULL; }
+    Buf in = {0}, out = {0};
+    if (buf_open(src, &in) < 0) return NULL;
+    if (open_out(dst, &out) < 0) { buf_close(&in); return NULL; }
+    Py_ssize_t n = in.view.len / 8;
+    Py_ssize_t words = (Py_ssize_t)(((uint64_t)n * bits + 63) / 64 + 1);
+    if (out.view.len < words * 8) {
+        PyErr_SetString(PyExc_ValueError, "pack: output too small");
+    } else {
+        const uint64_t *c = (const uint64_t *)in.view.buf;
+        uint64_t *w = (uint64_t *)out.view.buf;
+        uint64_t mask = bits == 64 ? ~0ULL : ((1ULL << bits) - 1);
+        Py_BEGIN_ALLOW_THREADS
+        for (Py_ssize_t i = 0; i < n; i++) {
+            uint64_t v = c[i] & mask;
+            uint64_t bit = (uint64_t)i * (uint64_t)bits;
+            size_t k = (size_t)(bit >> 6);
+            unsigned s = (unsigned)(bit & 63);
+            w[k] |= v << s;
+            if (s && s + (unsigned)bits > 64) w[k + 1] |= v >> (64 - s);
+        }
+        Py_END_ALLOW_THREADS
+    }
+    buf_close(&in); buf_close(&out);
+    if (PyErr_Occurred()) return NULL;
+    Py_RETURN_NONE;
+}
+
+/* splice(old, new, starts, ends, from_new, out): concatenate segments [starts[i], ends[i]) of old or
+ * new (by element, of the arrays' common item size) into out; returns the elements written. */
+static PyObject *py_splice(PyObject *self, PyObject *args) {
+    PyObject *o_obj, *n_obj, *a_obj, *b_obj, *f_obj, *out_obj;
+    Py_ssize_t item;
+    if (!PyArg_ParseTuple(args, "OOOOOOn", &o_obj, &n_obj, &a_obj, &b_obj, &f_obj, &out_obj, &item)) return NULL;
+    Buf old = {0}, nw = {0}, a = {0}, b = {0}, f = {0}, out = {0};
+    Py_ssize_t written = 0;
+    if (buf_open(o_obj, &old) < 0 || buf_open(n_obj, &nw) < 0 || buf_open(a_obj, &a) < 0 ||
+        buf_open(b_obj, &b) < 0 || buf_open(f_obj, &f) < 0 || open_out(out_obj, &out) < 0)
+        goto done;
+    if (item < 1 || a.view.len != b.view.len || a.view.len / 8 != f.view.len) {
+        PyErr_SetString(PyExc_ValueError, "splice: mismatched arguments");
+        goto done;
+    }
+    {
+        Py_ssize_t segs = a.view.len / 8;
+        const int64_t *as = (const int64_t *)a.view.buf, *bs = (const int64_t *)b.view.buf;
+        const uint8_t *fs = (const uint8_t *)f.view.buf;
+        char *dst = (char *)out.view.buf;
+        Py_ssize_t cap = out.view.len / item;
+        for (Py_ssize_t i = 0; i < segs; i++) {
+            Buf *src = fs[i] ? &nw : &old;
+            Py_ssize_t len = (Py_ssize_t)(bs[i] - as[i]);
+            if (len <= 0) continue;
+            Py_ssize_t have = src->held ? src->view.len / item : 0;
+            if (as[i] < 0 || bs[i] > have || written + len > cap) {
+                PyErr_SetString(PyExc_ValueError, "splice: segment out of range");
+                goto done;
+            }
+            memcpy(dst + written * item, (const char *)src->view.buf + as[i] * item, (size_t)(len * item));
+            written += len;
+        }
+    }
+done:
+    buf_close(&old); buf_close(&nw); buf_close(&a); buf_close(&b); buf_close(&f); buf_close(&out);
+    if (PyErr_Occurred()) return NULL;
+    return PyLong_FromSsize_t(written);
+}
+
+static PyMethodDef module_methods[] = {
+    {"unpack", py_unpack, METH_VARARGS, "unpack(words, bits, n, out)"},
+    {"pack", py_pack, METH_VARARGS, "pack(codes, bits, out)"},
+    {"splice", py_splice, METH_VARARGS, "splice(old, new, starts, ends, from_new, out, itemsize) -> count"},
+    {NULL},
+};
+
 static struct PyModuleDef module = {
-    PyModuleDef_HEAD_INIT, "marrow.store._speedups", "C accelerator for marrow.store read paths.", -1, NULL,
+    PyModuleDef_HEAD_INIT, "marrow.store._speedups", "C accelerator for marrow.store read paths.", -1,
+    module_methods,
 };
 
 PyMODINIT_FUNC PyInit__speedups(void) {

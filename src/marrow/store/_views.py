@@ -7,12 +7,12 @@ classes are made per type per version (cheap: done once when a version is loaded
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from marrow.store._accel import ACCELERATED, speedups
 from marrow.store._columns import Codes, Column
 from marrow.store._packed import Packed
 from marrow.store.schema import FieldType
@@ -20,14 +20,7 @@ from marrow.store.schema import FieldType
 if TYPE_CHECKING:
     from marrow.store.read import TypeReader
 
-_speedups: Any = None
-if not os.environ.get("MARROW_PURE"):  # MARROW_PURE=1 runs the pure-Python twins (the tests do both)
-    try:  # the optional C accelerator
-        from marrow.store import _speedups  # type: ignore[attr-defined,no-redef]
-    except ImportError:  # pragma: no cover - machines without a compiler
-        _speedups = None
-
-ACCELERATED = _speedups is not None
+_speedups = speedups  # the C accelerator, or None
 
 
 class _PureRecord:

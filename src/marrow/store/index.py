@@ -404,10 +404,14 @@ class PrefixIndex:
         vocab = sorted(set(old_vocab).union(terms))
         position = {t: i for i, t in enumerate(vocab)}
         remap = np.fromiter((position[t] for t in old_vocab), dtype=np.int64, count=len(old_vocab))
+        new_keys = np.fromiter((position[t] for t in terms), dtype=np.int64, count=len(terms))
+        postings = self.postings.merged(delta.removed, new_keys, np.array(owners, dtype=np.int64), remap)
+        # Terms no record holds any more leave the vocabulary; term ids stay postings positions.
+        vocab = [vocab[i] for i in postings.keys.tolist()]
+        postings.keys = np.arange(len(vocab), dtype=np.int64)
+        fresh.postings = postings
         fresh.ends = np.cumsum(np.fromiter((len(t) for t in vocab), np.int64, len(vocab))).astype(np.uint32)
         fresh.pool = b"".join(vocab)
-        new_keys = np.fromiter((position[t] for t in terms), dtype=np.int64, count=len(terms))
-        fresh.postings = self.postings.merged(delta.removed, new_keys, np.array(owners, dtype=np.int64), remap)
         return fresh
 
     @property

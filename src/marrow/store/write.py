@@ -47,7 +47,7 @@ class _TypeWrite:
         self.data = data  # the last committed version
         self.prev: dict[Row, int] = {}  # records of the last version → ordinal
         self.cur: dict[Row, int] = {}  # records of this cycle → ordinal
-        self.keys: dict[Any, int] = {}  # primary key → ordinal, this cycle
+        self.keys: dict[Any, Row] = {}  # primary key → record, this cycle
         self.free: list[int] = []  # ordinals free at the start of this cycle, ascending
         self.next_free = 0
         self.capacity = data.capacity
@@ -71,8 +71,7 @@ class _TypeWrite:
             return found
         if self.key_index:
             key = tuple(row[i] for i in self.key_index)
-            other = self.keys.get(key)
-            if other is not None:
+            if key in self.keys:
                 raise RecordError(
                     f"two different {self.schema.name} records have the primary key "
                     f"{dict(zip(self.schema.primary_key, key, strict=True))}; a key names one record per version"
@@ -87,14 +86,13 @@ class _TypeWrite:
                 self.capacity += 1
         self.cur[row] = ordinal
         if self.key_index:
-            self.keys[key] = ordinal
+            self.keys[key] = row
         return ordinal
 
     def remove_key(self, key: tuple[Any, ...]) -> bool:
-        ordinal = self.keys.pop(key, None)
-        if ordinal is None:
+        row = self.keys.pop(key, None)
+        if row is None:
             return False
-        row = next(r for r, o in self.cur.items() if o == ordinal)
         del self.cur[row]
         return True
 
@@ -195,10 +193,10 @@ class WriteState:
     def keep_previous(self) -> None:
         """Start from the last version's records (an incremental cycle); then add, modify or delete."""
         for tw in self._types.values():
-            for row, ordinal in tw.prev.items():
-                tw.cur[row] = ordinal
-                if tw.key_index:
-                    tw.keys[tuple(row[i] for i in tw.key_index)] = ordinal
+            tw.cur = dict(tw.prev)
+            if tw.key_index:
+                ki = tw.key_index
+                tw.keys = {tuple(row[i] for i in ki): row for row in tw.prev}
 
     def delete(self, type: str, key: Any) -> bool:
         """Remove the record with this primary key from the cycle; False when there is none."""
