@@ -64,7 +64,10 @@ def parquet_bytes(cat: sample.Catalogue, directory: Path) -> int:
         }
     )
     people = pa.table(
-        {"id": pa.array([p.id for p in cat.people], pa.int64()), "name": pa.array([p.name for p in cat.people])}
+        {
+            "id": pa.array([p.id for p in cat.people], pa.int64()),
+            "name": pa.array([p.name for p in cat.people]),
+        }
     )
     total = 0
     for name, table in (("titles", titles), ("people", people)):
@@ -103,7 +106,11 @@ def run(records: int) -> dict[str, Any]:
     changed = rng.sample(cat.titles, records // 100)
     for t in changed:
         ws.delete("Title", t.id)
-        ws.add(sample.Title(t.id, t.title + " (Remastered)", t.synopsis, t.year, t.maturity, t.runtime + 1, t.cast))
+        ws.add(
+            sample.Title(
+                t.id, t.title + " (Remastered)", t.synopsis, t.year, t.maturity, t.runtime + 1, t.cast
+            )
+        )
     v2 = ws.commit(version=2)
     delta = v2.delta()
     assert delta is not None
@@ -133,17 +140,22 @@ def run(records: int) -> dict[str, Any]:
         get = titles.get
         for k in probe:
             v = get(k)
-            v.title, v.year, v.runtime
+            _ = (v.title, v.year, v.runtime)
 
     def dict_point() -> None:
         for k in probe:
             v = by_id[k]
-            v.title, v.year, v.runtime
+            _ = (v.title, v.year, v.runtime)
 
     db = sqlite3.connect(":memory:")
-    db.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, title TEXT, synopsis TEXT, year INT, maturity INT, runtime INT)")
-    db.executemany("INSERT INTO t VALUES (?,?,?,?,?,?)",
-                   ((t.id, t.title, t.synopsis, t.year, t.maturity, t.runtime) for t in cat.titles))
+    db.execute(
+        "CREATE TABLE t (id INTEGER PRIMARY KEY, title TEXT, synopsis TEXT,"
+        " year INT, maturity INT, runtime INT)"
+    )
+    db.executemany(
+        "INSERT INTO t VALUES (?,?,?,?,?,?)",
+        ((t.id, t.title, t.synopsis, t.year, t.maturity, t.runtime) for t in cat.titles),
+    )
     db.commit()
 
     def sqlite_point() -> None:
@@ -170,8 +182,12 @@ def run(records: int) -> dict[str, Any]:
     def dict_bulk() -> None:
         for b in batches:
             rows = [by_id[k] for k in b]
-            {"title": [r.title for r in rows], "synopsis": [r.synopsis for r in rows],
-             "year": [r.year for r in rows], "runtime": [r.runtime for r in rows]}
+            {
+                "title": [r.title for r in rows],
+                "synopsis": [r.synopsis for r in rows],
+                "year": [r.year for r in rows],
+                "runtime": [r.runtime for r in rows],
+            }
 
     mb, db_ = best_of(marrow_bulk), best_of(dict_bulk)
     out["bulk_read_us_per_record"] = round(mb / (20 * 3000) * 1e6, 3)

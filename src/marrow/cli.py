@@ -32,7 +32,9 @@ def demo(
 
 
 @app.command()
-def inspect(blob: Path = typer.Argument(..., exists=True, dir_okay=False, help="A snapshot or delta blob.")) -> None:
+def inspect(
+    blob: Path = typer.Argument(..., exists=True, dir_okay=False, help="A snapshot or delta blob."),
+) -> None:
     """Show what a blob holds: kind, version, state tags, schema and per-type figures."""
     from marrow.store import read_header
 
@@ -43,7 +45,9 @@ def inspect(blob: Path = typer.Argument(..., exists=True, dir_okay=False, help="
         console.print(f"[red]{blob}: {e}[/]")
         raise typer.Exit(1) from None
     console.print(f"[bold]{blob}[/]: {kind}, {len(data):,} bytes, version {header['version']}")
-    console.print(f"state {header['origin'] or '(none)'} → {header['destination']}, schema {header['fingerprint']}")
+    console.print(
+        f"state {header['origin'] or '(none)'} → {header['destination']}, schema {header['fingerprint']}"
+    )
     table = Table("type", "capacity", "records" if kind == "snapshot" else "removed / added", "fields")
     for name, t in header["types"].items():
         if kind == "snapshot":
@@ -69,7 +73,9 @@ def bench_store(
 def _run_benchmark(name: str, argv: list[str]) -> None:
     script = BENCHMARKS / f"{name}.py"
     if not script.exists():
-        console.print(f"[red]benchmark {name} not found at {script}; benchmarks ship with the source checkout[/]")
+        console.print(
+            f"[red]benchmark {name} not found at {script}; benchmarks ship with the source checkout[/]"
+        )
         raise typer.Exit(2)
     old = sys.argv
     sys.argv = [str(script), *argv]

@@ -39,15 +39,19 @@ def run(directory: Path, titles: int = 100_000, console: Console | None = None) 
     snap_path = directory / "snapshot-1.blob"
     snap_path.write_bytes(snapshot)
     figures["produce_s"] = time.perf_counter() - t
-    out.print(f"[bold]3. Produced[/] version 1 in {figures['produce_s']:.2f} s → {snap_path} "
-              f"({len(snapshot) / 1e6:.1f} MB)")
+    out.print(
+        f"[bold]3. Produced[/] version 1 in {figures['produce_s']:.2f} s → {snap_path} "
+        f"({len(snapshot) / 1e6:.1f} MB)"
+    )
 
     t = time.perf_counter()
     state = store.ReadState.from_snapshot(snap_path.read_bytes())
     figures["load_ms"] = (time.perf_counter() - t) * 1e3
     table = Table("type", "records", "data bytes", "bytes / record")
     for name, m in state.memory().items():
-        table.add_row(name, f"{m['records']:,}", f"{m['data_bytes']:,}", f"{m['data_bytes'] / max(1, m['records']):.1f}")
+        table.add_row(
+            name, f"{m['records']:,}", f"{m['data_bytes']:,}", f"{m['data_bytes'] / max(1, m['records']):.1f}"
+        )
     out.print(f"[bold]4. Loaded[/] the snapshot in {figures['load_ms']:.0f} ms")
     out.print(table)
 
@@ -61,15 +65,20 @@ def run(directory: Path, titles: int = 100_000, console: Console | None = None) 
     t = time.perf_counter()
     for k in reads:
         v = titles_.get(k)
-        v.title, v.year  # type: ignore[union-attr]
+        _ = (v.title, v.year)  # type: ignore[union-attr]
     figures["point_read_ns"] = (time.perf_counter() - t) / len(reads) * 1e9
-    out.print(f"[bold]5. Queries[/]\n   get({key}) → {record.title!r} ({record.year}), cast: "
-              + ", ".join(p.name for p in record.cast[:3]) + " …")
+    out.print(
+        f"[bold]5. Queries[/]\n   get({key}) → {record.title!r} ({record.year}), cast: "
+        + ", ".join(p.name for p in record.cast[:3])
+        + " …"
+    )
     out.print(f"   point read (get + 2 fields): {figures['point_read_ns']:.0f} ns")
     person = record.cast[0]
     starring = titles_.find("cast", person)
-    out.print(f"   hash index: {len(starring)} titles with {person.name}, e.g. "
-              + ", ".join(repr(s.title) for s in starring[:3]))
+    out.print(
+        f"   hash index: {len(starring)} titles with {person.name}, e.g. "
+        + ", ".join(repr(s.title) for s in starring[:3])
+    )
     prefix = record.title.split()[0][:3]
     done = titles_.complete("title", prefix, limit=5)
     out.print(f"   prefix index: {prefix!r} → " + ", ".join(repr(d.title) for d in done))
@@ -83,7 +92,11 @@ def run(directory: Path, titles: int = 100_000, console: Console | None = None) 
     changed = rng.sample(cat.titles, max(1, titles // 100))
     for c in changed:
         ws.delete("Title", c.id)
-        ws.add(sample.Title(c.id, c.title + " (Director's Cut)", c.synopsis, c.year, c.maturity, c.runtime + 9, c.cast))
+        ws.add(
+            sample.Title(
+                c.id, c.title + " (Director's Cut)", c.synopsis, c.year, c.maturity, c.runtime + 9, c.cast
+            )
+        )
     v2 = ws.commit(version=2)
     delta, back = v2.delta(), v2.reverse_delta()
     assert delta is not None and back is not None
@@ -94,10 +107,13 @@ def run(directory: Path, titles: int = 100_000, console: Console | None = None) 
     figures["delta_apply_ms"] = (time.perf_counter() - t) * 1e3
     after = state2["Title"].get(changed[0].id)
     assert after is not None
-    out.print(f"[bold]6. Delta[/] changing {len(changed):,} titles: {len(delta) / 1e3:.0f} kB, applied in "
-              f"{figures['delta_apply_ms']:.0f} ms → {after.title!r}")
+    out.print(
+        f"[bold]6. Delta[/] changing {len(changed):,} titles: {len(delta) / 1e3:.0f} kB, applied in "
+        f"{figures['delta_apply_ms']:.0f} ms → {after.title!r}"
+    )
     restored = state2.apply_delta(back)
-    out.print(f"   reverse delta restores version 1: checksum equal = {restored.checksum() == state.checksum()}")
-    out.print(f"\nBlobs are in [bold]{directory}[/]; inspect one with "
-              f"[bold]marrow inspect {snap_path}[/]")
+    out.print(
+        f"   reverse delta restores version 1: checksum equal = {restored.checksum() == state.checksum()}"
+    )
+    out.print(f"\nBlobs are in [bold]{directory}[/]; inspect one with [bold]marrow inspect {snap_path}[/]")
     return figures

@@ -14,7 +14,7 @@ import numpy as np
 
 from marrow.store import Int
 
-_CONSONANTS = list("bcdfghjklmnprstvwz") + ["ch", "sh", "th", "st", "br", "cr", "gr", "tr"]
+_CONSONANTS = [*"bcdfghjklmnprstvwz", "ch", "sh", "th", "st", "br", "cr", "gr", "tr"]
 _VOWELS = ["a", "e", "i", "o", "u", "ai", "ea", "ou", "y"]
 
 
@@ -101,8 +101,17 @@ def catalogue(n_titles: int, n_people: int = 50_000, n_synopses: int = 50_000, s
     cast_ix = _zipf_choice(rng, n_people, (n_titles, 5), 0.7)
     titles = []
     pos = 0
-    cols = zip(tl.tolist(), the.tolist(), numbered.tolist(), numbers.tolist(), syn_pick.tolist(), years.tolist(),
-               maturity.tolist(), runtime.tolist(), strict=True)
+    cols = zip(
+        tl.tolist(),
+        the.tolist(),
+        numbered.tolist(),
+        numbers.tolist(),
+        syn_pick.tolist(),
+        years.tolist(),
+        maturity.tolist(),
+        runtime.tolist(),
+        strict=True,
+    )
     for i, (n, t, num, k, sp, y, m, r) in enumerate(cols):
         name = " ".join(cap[w] for w in tw[pos : pos + n])
         pos += n

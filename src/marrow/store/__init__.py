@@ -1,13 +1,13 @@
 """The store: an embedded, compressed, in-memory object store, versioned as snapshots and deltas.
 
-    from marrow import store
+from marrow import store
 
-    schema = store.Schema.from_classes(Title)
-    ws = store.WriteState(schema)
-    ws.add(Title(id=1, title="Dark", year=2017))
-    cycle = ws.commit()
-    state = store.ReadState.from_snapshot(cycle.snapshot())
-    state["Title"].get(1).title   # 'Dark'
+schema = store.Schema.from_classes(Title)
+ws = store.WriteState(schema)
+ws.add(Title(id=1, title="Dark", year=2017))
+cycle = ws.commit()
+state = store.ReadState.from_snapshot(cycle.snapshot())
+state["Title"].get(1).title   # 'Dark'
 """
 
 from marrow.store._views import RecordView

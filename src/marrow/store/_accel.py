@@ -6,14 +6,19 @@ extension is built; the tests run both ways.
 
 from __future__ import annotations
 
+import importlib
 import os
 from typing import Any
 
-speedups: Any = None
-if not os.environ.get("MARROW_PURE"):
-    try:
-        from marrow.store import _speedups as speedups  # type: ignore[attr-defined,no-redef]
-    except ImportError:  # pragma: no cover - machines without a C compiler
-        speedups = None
 
-ACCELERATED = speedups is not None
+def _load() -> Any:
+    if os.environ.get("MARROW_PURE"):
+        return None
+    try:
+        return importlib.import_module("marrow.store._speedups")
+    except ImportError:  # pragma: no cover - machines without a C compiler
+        return None
+
+
+speedups: Any = _load()
+ACCELERATED: bool = speedups is not None

@@ -22,6 +22,7 @@ import numpy as np
 
 from marrow.store._accel import speedups
 from marrow.store._packed import Packed, bits_for, choose_layout
+from marrow.store._strings import Symbols
 
 
 @dataclass(frozen=True)
@@ -30,14 +31,18 @@ class Table:
 
     ends: Packed  # cumulative end offset of entry k
     data: np.ndarray  # uint8
+    symbols: Symbols | None = None  # entries are compressed with these, when set
 
     @classmethod
-    def build(cls, values: list[bytes]) -> Table:
-        lengths = np.fromiter((len(v) for v in values), dtype=np.uint64, count=len(values))
+    def build(cls, values: list[bytes], symbols: Symbols | None = None) -> Table:
+        if symbols is not None:
+            data, lengths = symbols.encode(values)
+        else:
+            lengths = np.fromiter((len(v) for v in values), dtype=np.uint64, count=len(values))
+            data = np.frombuffer(b"".join(values), dtype=np.uint8) if values else np.zeros(0, np.uint8)
         ends = np.cumsum(lengths, dtype=np.uint64)
         total = int(ends[-1]) if len(ends) else 0
-        data = np.frombuffer(b"".join(values), dtype=np.uint8) if total else np.zeros(0, np.uint8)
-        return cls(Packed.encode(ends, choose_layout(bits_for(total))), data)
+        return cls(Packed.encode(ends, choose_layout(bits_for(total))), data, symbols)
 
     def __len__(self) -> int:
         return self.ends.n
@@ -50,6 +55,8 @@ class Table:
         for end in ends:
             out.append(raw[start:end])
             start = end
+        if self.symbols is not None:
+            return [self.symbols.decode(v) for v in out]
         return out
 
     def head(self, k: int) -> Table:
@@ -59,7 +66,7 @@ class Table:
         ends = self.ends.decode()[:k]
         total = int(ends[-1]) if k else 0
         # same width rule as build/extended, so cutting back gives the very arrays it had before
-        return Table(Packed.encode(ends, choose_layout(bits_for(total))), self.data[:total])
+        return Table(Packed.encode(ends, choose_layout(bits_for(total))), self.data[:total], self.symbols)
 
     def extended(self, more: Table) -> Table:
         if len(more) == 0:
@@ -67,11 +74,16 @@ class Table:
         base = int(self.ends.get(len(self) - 1)) if len(self) else 0
         ends = np.concatenate([self.ends.decode(), more.ends.decode() + np.uint64(base)])
         total = int(ends[-1])
-        return Table(Packed.encode(ends, choose_layout(bits_for(total))), np.concatenate([self.data, more.data]))
+        data = np.concatenate([self.data, more.data])
+        return Table(Packed.encode(ends, choose_layout(bits_for(total))), data, self.symbols)
 
     @property
     def nbytes(self) -> int:
-        return self.ends.nbytes + int(self.data.nbytes)
+        return (
+            self.ends.nbytes
+            + int(self.data.nbytes)
+            + (self.symbols.nbytes if self.symbols is not None else 0)
+        )
 
 
 @dataclass(frozen=True)
@@ -99,10 +111,11 @@ class Column:
     ends: Packed | None = None
     data: np.ndarray | None = None
     values: Codes | None = None
+    symbols: Symbols | None = None  # var columns: strings compressed with these, when set
 
     @property
     def nbytes(self) -> int:
-        total = 0
+        total = self.symbols.nbytes if self.symbols is not None else 0
         for part in (self.codes, self.values, self.ends):
             if part is not None:
                 total += part.nbytes
@@ -147,7 +160,7 @@ class Column:
         ends_p = Packed.encode(new_ends, self.ends.bits)  # type: ignore[union-attr]
         if self.shape == "var":
             assert self.data is not None
-            return Column("var", ends=ends_p, data=self.data[idx])
+            return Column("var", ends=ends_p, data=self.data[idx], symbols=self.symbols)
         assert self.codes is not None
         values = _take_codes(self.values, idx) if self.values is not None else None
         return Column(self.shape, codes=_take_codes(self.codes, idx), ends=ends_p, values=values)
@@ -156,7 +169,7 @@ class Column:
 def _take_codes(codes: Codes, index: np.ndarray) -> Codes:
     packed = Packed.encode(codes.packed.gather(index), codes.packed.bits)
     table_start = len(codes.table) if codes.table is not None else 0
-    empty = Table.build([]) if codes.table is not None else None
+    empty = Table.build([], codes.table.symbols) if codes.table is not None else None
     return Codes(packed, codes.base, empty, table_start)
 
 
@@ -227,7 +240,7 @@ def splice(
         assert patch.data is not None
         old_data = old.data if old is not None and old.data is not None else np.zeros(0, np.uint8)
         data = _gather_two(old_data, patch.data, plan)
-        return Column("var", ends=ends, data=data)
+        return Column("var", ends=ends, data=data, symbols=patch.symbols)
     assert patch.codes is not None
     old_c = old.codes if old is not None else None
     codes = _splice_elements(old_c, patch.codes, plan)
@@ -272,8 +285,15 @@ def _gather_two(old: np.ndarray, new: np.ndarray, plan: _Plan) -> np.ndarray:
     a, b, from_patch = plan
     if speedups is not None and old.dtype == new.dtype:
         out = np.empty(int(np.maximum(b - a, 0).sum()), dtype=old.dtype)
-        speedups.splice(np.ascontiguousarray(old), np.ascontiguousarray(new), a, b,
-                        from_patch.view(np.uint8), out, old.dtype.itemsize)
+        speedups.splice(
+            np.ascontiguousarray(old),
+            np.ascontiguousarray(new),
+            a,
+            b,
+            from_patch.view(np.uint8),
+            out,
+            old.dtype.itemsize,
+        )
         return out
     pieces = [
         (new if p else old)[x:y]
@@ -317,16 +337,13 @@ def _rebased(old: Codes, patch: Codes) -> np.ndarray:
     return shifted
 
 
-def _splice_codes(old: Codes | None, patch: Codes, capacity: int, cleared: np.ndarray, added: np.ndarray) -> Codes:
+def _splice_codes(
+    old: Codes | None, patch: Codes, capacity: int, cleared: np.ndarray, added: np.ndarray
+) -> Codes:
     table = _splice_table(old, patch)
     bits = patch.packed.bits
     null = np.uint64((1 << bits) - 1)
-    if (
-        old is not None
-        and old.packed.n == capacity
-        and old.packed.bits == bits
-        and old.base == patch.base
-    ):
+    if old is not None and old.packed.n == capacity and old.packed.bits == bits and old.base == patch.base:
         # Same encoding and size: copy the packed array once and write only the changed rows.
         index = np.concatenate([cleared[cleared < capacity], added]).astype(np.int64)
         codes = np.concatenate([np.full(len(index) - len(added), null, np.uint64), patch.packed.decode()])

@@ -17,6 +17,7 @@ import numpy as np
 
 from marrow.store._columns import Codes, Column, Table, _ranges, ends_packed
 from marrow.store._packed import Packed, bits_for, choose_layout
+from marrow.store._strings import Symbols, train
 from marrow.store.schema import FieldType
 
 DICT_MODE_MAX_DISTINCT = 0.5  # dict mode when distinct values / values is at most this
@@ -42,9 +43,7 @@ def to_bytes(kind: str, value: Any) -> bytes:
     return value.encode() if kind == "string" else bytes(value)
 
 
-def encode_codes(
-    ftype: FieldType, values: Sequence[Any], old: Codes | None, ids: TableIds | None
-) -> Codes:
+def encode_codes(ftype: FieldType, values: Sequence[Any], old: Codes | None, ids: TableIds | None) -> Codes:
     """Encode scalar values (None is null) with an encoding that also holds every old code."""
     kind = ftype.kind
     n = len(values)
@@ -80,7 +79,11 @@ def encode_codes(
         if old is not None and bits <= old.packed.bits:
             bits = old.packed.bits
         out[nulls] = np.uint64((1 << bits) - 1)
-        return Codes(Packed.encode(out, bits), 0, Table.build(new_entries), table_start)
+        if old is not None and old.table is not None:
+            symbols = old.table.symbols  # keep the column's table, so old and new entries agree
+        else:
+            symbols = train(new_entries)
+        return Codes(Packed.encode(out, bits), 0, Table.build(new_entries, symbols), table_start)
     # integers, booleans and references
     null_at = [i for i, v in enumerate(values) if v is None]
     ints = [0 if v is None else int(v) for v in values]
@@ -102,28 +105,42 @@ def encode_codes(
     return Codes(Packed.encode(codes, bits), base)
 
 
-def encode_patch(ftype: FieldType, values: Sequence[Any], old: Column | None, tables: dict[str, TableIds]) -> Column:
+def encode_patch(
+    ftype: FieldType, values: Sequence[Any], old: Column | None, tables: dict[str, TableIds]
+) -> Column:
     """A patch column with the given rows (one value per added ordinal)."""
     if ftype.is_collection:
         assert ftype.element is not None
         nulls = np.array([v is None for v in values], dtype=bool)
-        lengths = np.fromiter((0 if v is None else len(v) for v in values), dtype=np.uint64, count=len(values))
+        lengths = np.fromiter(
+            (0 if v is None else len(v) for v in values), dtype=np.uint64, count=len(values)
+        )
         if ftype.kind == "map":
             assert ftype.value is not None
             keys = [k for v in values if v is not None for k, _ in v]
             vals = [x for v in values if v is not None for _, x in v]
-            kc = encode_codes(ftype.element, keys, _part(old, "codes"), _ids(tables, "keys", ftype.element, old, "codes"))
-            vc = encode_codes(ftype.value, vals, _part(old, "values"), _ids(tables, "values", ftype.value, old, "values"))
+            kc = encode_codes(
+                ftype.element, keys, _part(old, "codes"), _ids(tables, "keys", ftype.element, old, "codes")
+            )
+            vc = encode_codes(
+                ftype.value, vals, _part(old, "values"), _ids(tables, "values", ftype.value, old, "values")
+            )
             return Column("map", codes=kc, ends=ends_packed(lengths, nulls), values=vc)
         elems = [e for v in values if v is not None for e in v]
-        ec = encode_codes(ftype.element, elems, _part(old, "codes"), _ids(tables, "codes", ftype.element, old, "codes"))
+        ec = encode_codes(
+            ftype.element, elems, _part(old, "codes"), _ids(tables, "codes", ftype.element, old, "codes")
+        )
         return Column(ftype.kind, codes=ec, ends=ends_packed(lengths, nulls))
     if ftype.is_var and not _dict_mode(old, values):
         nulls = np.array([v is None for v in values], dtype=bool)
         raw = [b"" if v is None else to_bytes(ftype.kind, v) for v in values]
-        lengths = np.fromiter((len(b) for b in raw), dtype=np.uint64, count=len(raw))
-        data = np.frombuffer(b"".join(raw), dtype=np.uint8).copy() if lengths.sum() else np.zeros(0, np.uint8)
-        return Column("var", ends=ends_packed(lengths, nulls), data=data)
+        symbols = old.symbols if old is not None else train(raw)
+        if symbols is not None:
+            data, lengths = symbols.encode(raw)
+        else:
+            lengths = np.fromiter((len(b) for b in raw), dtype=np.uint64, count=len(raw))
+            data = np.frombuffer(b"".join(raw), dtype=np.uint8).copy() if raw else np.zeros(0, np.uint8)
+        return Column("var", ends=ends_packed(lengths, nulls), data=data, symbols=symbols)
     ids = _ids(tables, "codes", ftype, old, "codes") if ftype.is_var else None
     return Column("scalar", codes=encode_codes(ftype, values, _part(old, "codes"), ids))
 
@@ -141,7 +158,9 @@ def _part(old: Column | None, part: str) -> Codes | None:
     return getattr(old, part) if old is not None else None
 
 
-def _ids(tables: dict[str, TableIds], key: str, ftype: FieldType, old: Column | None, part: str) -> TableIds | None:
+def _ids(
+    tables: dict[str, TableIds], key: str, ftype: FieldType, old: Column | None, part: str
+) -> TableIds | None:
     if not ftype.is_var:
         return None
     if key not in tables:
@@ -178,11 +197,19 @@ def table_values(kind: str, table: Table, ids: np.ndarray, nulls: np.ndarray) ->
     safe = np.where(nulls, 0, ids).astype(np.int64)
     ends = table.ends.gather(safe) if len(table) else np.zeros(len(ids), np.uint64)
     starts = np.where(safe > 0, table.ends.gather(np.maximum(safe - 1, 0)), 0) if len(table) else ends
-    return slices(kind, table.data, starts, ends)
+    return slices(kind, table.data, starts, ends, table.symbols)
 
 
-def slices(kind: str, data: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> list[Any]:
+def slices(
+    kind: str, data: np.ndarray, starts: np.ndarray, ends: np.ndarray, symbols: Symbols | None = None
+) -> list[Any]:
     raw = memoryview(data)
+    if symbols is not None:
+        dec = symbols.decode
+        pairs = zip(starts.tolist(), ends.tolist(), strict=True)
+        if kind == "string":
+            return [str(dec(raw[s:e]), "utf-8") for s, e in pairs]
+        return [dec(raw[s:e]) for s, e in pairs]
     if kind == "string":
         return [str(raw[s:e], "utf-8") for s, e in zip(starts.tolist(), ends.tolist(), strict=True)]
     return [bytes(raw[s:e]) for s, e in zip(starts.tolist(), ends.tolist(), strict=True)]
@@ -206,7 +233,7 @@ def column_values(ftype: FieldType, col: Column, ords: np.ndarray) -> list[Any]:
     ends = e_raw & (flag - np.uint64(1))
     if col.shape == "var":
         assert col.data is not None
-        out = slices(ftype.kind, col.data, starts, ends)
+        out = slices(ftype.kind, col.data, starts, ends, col.symbols)
     else:
         assert col.codes is not None and ftype.element is not None
         idx = _ranges(starts, ends)

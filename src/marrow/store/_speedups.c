@@ -118,21 +118,32 @@ typedef struct {
     Py_ssize_t ends_n;
     Buf data;           /* K_DICT_*, K_VAR_*: the byte pool */
     PyObject *target;   /* K_REF: callable ordinal -> view */
+    Buf syms;           /* compressed strings: 255 uint64 symbols */
+    Buf lens;           /* and their 255 lengths; not held when strings are stored plain */
 } Field;
 
 static void Field_dealloc(Field *self) {
     buf_close(&self->codes);
     buf_close(&self->ends);
     buf_close(&self->data);
+    buf_close(&self->syms);
+    buf_close(&self->lens);
     Py_XDECREF(self->target);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
-static PyObject *text(int is_bytes, const char *p, uint64_t start, uint64_t end, Py_ssize_t len) {
+static PyObject *decoded_text(const uint64_t *syms, const uint8_t *lens, const uint8_t *p, Py_ssize_t len, int is_bytes);
+
+static PyObject *field_text(Field *f, int is_bytes, uint64_t start, uint64_t end) {
+    Py_ssize_t len = f->data.held ? f->data.view.len : 0;
     if (end < start || (Py_ssize_t)end > len) {
         PyErr_SetString(PyExc_ValueError, "corrupt string offsets");
         return NULL;
     }
+    const char *p = (const char *)f->data.view.buf;
+    if (f->syms.held)
+        return decoded_text((const uint64_t *)f->syms.view.buf, (const uint8_t *)f->lens.view.buf,
+                            (const uint8_t *)p + start, (Py_ssize_t)(end - start), is_bytes);
     if (is_bytes) return PyBytes_FromStringAndSize(p + start, (Py_ssize_t)(end - start));
     return PyUnicode_DecodeUTF8(p + start, (Py_ssize_t)(end - start), "strict");
 }
@@ -182,15 +193,13 @@ static PyObject *field_value(Field *f, Py_ssize_t o) {
         const char *e = (const char *)f->ends.view.buf;
         uint64_t end = code_at(e, f->ends_bits, (Py_ssize_t)c);
         uint64_t start = c ? code_at(e, f->ends_bits, (Py_ssize_t)c - 1) : 0;
-        return text(f->kind == K_DICT_BYTES, (const char *)f->data.view.buf, start, end,
-                    f->data.held ? f->data.view.len : 0);
+        return field_text(f, f->kind == K_DICT_BYTES, start, end);
     }
     case K_VAR_STR:
     case K_VAR_BYTES: {
         if (c & f->null) Py_RETURN_NONE;
         uint64_t start = o ? (code_at(p, f->bits, o - 1) & (f->null - 1)) : 0;
-        return text(f->kind == K_VAR_BYTES, (const char *)f->data.view.buf, start, c,
-                    f->data.held ? f->data.view.len : 0);
+        return field_text(f, f->kind == K_VAR_BYTES, start, c);
     }
     }
     PyErr_SetString(PyExc_SystemError, "unknown field kind");
@@ -216,14 +225,14 @@ static int Field_set(Field *self, PyObject *obj, PyObject *value) {
 
 static PyObject *Field_new(PyTypeObject *type, PyObject *args, PyObject *kw) {
     static char *names[] = {"kind", "codes", "bits", "n", "null", "base", "ends", "ends_bits", "ends_n", "data",
-                            "target", NULL};
+                            "target", "symbols", "lengths", NULL};
     int kind, bits, ends_bits = 8;
     Py_ssize_t n, ends_n = 0;
     unsigned long long null;
     long long base = 0;
-    PyObject *codes, *ends = Py_None, *data = Py_None, *target = Py_None;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "iOinK|LOinOO", names, &kind, &codes, &bits, &n, &null, &base,
-                                     &ends, &ends_bits, &ends_n, &data, &target))
+    PyObject *codes, *ends = Py_None, *data = Py_None, *target = Py_None, *syms = Py_None, *lens = Py_None;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "iOinK|LOinOOOO", names, &kind, &codes, &bits, &n, &null, &base,
+                                     &ends, &ends_bits, &ends_n, &data, &target, &syms, &lens))
         return NULL;
     if (kind < K_INT || kind > K_VAR_BYTES) {
         PyErr_SetString(PyExc_ValueError, "unknown field kind");
@@ -233,8 +242,13 @@ static PyObject *Field_new(PyTypeObject *type, PyObject *args, PyObject *kw) {
     if (self == NULL) return NULL;
     self->kind = kind; self->bits = bits; self->n = n; self->null = null; self->base = base;
     self->ends_bits = ends_bits; self->ends_n = ends_n;
-    if (buf_open(codes, &self->codes) < 0 || buf_open(ends, &self->ends) < 0 || buf_open(data, &self->data) < 0)
+    if (buf_open(codes, &self->codes) < 0 || buf_open(ends, &self->ends) < 0 || buf_open(data, &self->data) < 0 ||
+        buf_open(syms, &self->syms) < 0 || buf_open(lens, &self->lens) < 0)
         goto fail;
+    if (self->syms.held && (self->syms.view.len < 255 * 8 || !self->lens.held || self->lens.view.len < 255)) {
+        PyErr_SetString(PyExc_ValueError, "a symbol table has 255 symbols and 255 lengths");
+        goto fail;
+    }
     if (!fits(&self->codes, bits, n, "codes")) goto fail;
     if ((kind == K_DICT_STR || kind == K_DICT_BYTES) && !fits(&self->ends, ends_bits, ends_n, "table ends")) goto fail;
     if (kind == K_REF) {
@@ -332,11 +346,12 @@ static PyTypeObject ReaderType = {
 
 #define GOLD 0x9E3779B97F4A7C15ULL
 #define EMPTY 0u
-#define TOMB 0xFFFFFFFFu
 
 typedef struct {
     PyObject_HEAD
-    Buf slots;           /* uint32: ordinal + 1, 0 empty, all-ones deleted */
+    Buf slots;           /* packed: ordinal + 1, 0 empty, all-ones deleted */
+    int slot_bits;
+    uint64_t tomb;
     Py_ssize_t size;
     Buf keys;            /* the key field's codes */
     int bits;
@@ -355,21 +370,24 @@ static void Probe_dealloc(Probe *self) {
 
 static PyObject *Probe_new(PyTypeObject *type, PyObject *args, PyObject *kw) {
     PyObject *slots, *keys, *view;
-    int bits;
-    Py_ssize_t n;
+    int bits, slot_bits;
+    Py_ssize_t n, size;
     long long base;
     unsigned long long null;
-    if (!PyArg_ParseTuple(args, "OOinLKO", &slots, &keys, &bits, &n, &base, &null, &view)) return NULL;
+    if (!PyArg_ParseTuple(args, "OinOinLKO", &slots, &slot_bits, &size, &keys, &bits, &n, &base, &null, &view))
+        return NULL;
     Probe *self = (Probe *)type->tp_alloc(type, 0);
     if (self == NULL) return NULL;
     self->bits = bits; self->n = n; self->base = base; self->null = null;
+    self->slot_bits = slot_bits; self->size = size;
+    self->tomb = slot_bits >= 64 ? ~0ULL : ((1ULL << slot_bits) - 1);
     Py_INCREF(view);
     self->view = view;
-    if (buf_open(slots, &self->slots) < 0 || buf_open(keys, &self->keys) < 0 || !fits(&self->keys, bits, n, "keys")) {
+    if (buf_open(slots, &self->slots) < 0 || buf_open(keys, &self->keys) < 0 || !fits(&self->keys, bits, n, "keys") ||
+        !fits(&self->slots, slot_bits, size, "slots")) {
         Py_DECREF(self);
         return NULL;
     }
-    self->size = self->slots.view.len / 4;
     if (self->size == 0) { PyErr_SetString(PyExc_ValueError, "empty slot table"); Py_DECREF(self); return NULL; }
     return (PyObject *)self;
 }
@@ -379,14 +397,14 @@ static Py_ssize_t probe_find(Probe *self, PyObject *key) {
     long long k = PyLong_AsLongLongAndOverflow(key, &overflow);
     if (k == -1 && PyErr_Occurred()) return -2;
     if (overflow) return -1;
-    const uint32_t *slots = (const uint32_t *)self->slots.view.buf;
+    const char *slots = (const char *)self->slots.view.buf;
     const char *keys = (const char *)self->keys.view.buf;
     uint64_t size = (uint64_t)self->size;
     uint64_t h = (((uint64_t)k * GOLD) >> 32) * size >> 32;
     for (uint64_t step = 0; step < size; step++) {
-        uint32_t s = slots[h];
+        uint64_t s = code_at(slots, self->slot_bits, (Py_ssize_t)h);
         if (s == EMPTY) return -1;
-        if (s != TOMB && (Py_ssize_t)(s - 1) < self->n) {
+        if (s != self->tomb && (Py_ssize_t)(s - 1) < self->n) {
             uint64_t c = code_at(keys, self->bits, (Py_ssize_t)(s - 1));
             if (c != self->null && (long long)(c + (uint64_t)self->base) == k) return (Py_ssize_t)(s - 1);
         }
@@ -442,7 +460,7 @@ static PyTypeObject ProbeType = {
     .tp_new = Probe_new,
     .tp_dealloc = (destructor)Probe_dealloc,
     .tp_methods = Probe_methods,
-    .tp_doc = "IntKeyProbe(slots, keys, bits, n, base, null, view): integer primary key lookups.",
+    .tp_doc = "IntKeyProbe(slots, slot_bits, size, keys, bits, n, base, null, view): integer key lookups.",
 };
 
 
@@ -550,10 +568,200 @@ done:
     return PyLong_FromSsize_t(written);
 }
 
+
+/* --- string compression: a static symbol table (after FSST) -----------------------------------
+ * Up to 255 symbols of 1..8 bytes; code 255 escapes one literal byte. Each string is compressed on
+ * its own, so any one can be decoded alone. symbols: 255 uint64 (little-endian bytes, zero padded),
+ * lengths: 255 uint8 (0 = unused code).
+ */
+
+#define ESC 255
+#define HSIZE 2048
+
+typedef struct {
+    uint64_t key[HSIZE];  /* symbol bytes | length << 56 ... stored separately below */
+    uint8_t len[HSIZE];
+    uint8_t code[HSIZE];
+    int16_t single[256];
+    uint8_t has2[65536 / 8];
+} Encoder;
+
+static inline uint64_t load_le(const uint8_t *p, int n) {
+    uint64_t v = 0;
+    memcpy(&v, p, (size_t)n);
+    return v;
+}
+
+static inline uint32_t hkey(uint64_t v, int n) {
+    uint64_t h = (v ^ ((uint64_t)n << 59)) * GOLD;
+    return (uint32_t)(h >> 53) & (HSIZE - 1);
+}
+
+static int encoder_init(Encoder *e, const uint64_t *syms, const uint8_t *lens) {
+    memset(e, 0, sizeof(*e));
+    for (int i = 0; i < 256; i++) e->single[i] = -1;
+    for (int c = 0; c < 255; c++) {
+        int n = lens[c];
+        if (n == 0) continue;
+        if (n > 8) return -1;
+        uint64_t v = syms[c] & (n == 8 ? ~0ULL : ((1ULL << (8 * n)) - 1));
+        if (n == 1) { if (e->single[v & 255] < 0) e->single[v & 255] = (int16_t)c; continue; }
+        uint32_t h = hkey(v, n);
+        while (e->len[h]) {
+            if (e->len[h] == n && e->key[h] == v) break;
+            h = (h + 1) & (HSIZE - 1);
+        }
+        if (!e->len[h]) { e->len[h] = (uint8_t)n; e->key[h] = v; e->code[h] = (uint8_t)c; }
+        e->has2[(v & 0xFFFF) >> 3] |= (uint8_t)(1 << (v & 7));
+    }
+    return 0;
+}
+
+static inline int encoder_find(const Encoder *e, uint64_t v, int n) {
+    uint32_t h = hkey(v, n);
+    while (e->len[h]) {
+        if (e->len[h] == n && e->key[h] == v) return e->code[h];
+        h = (h + 1) & (HSIZE - 1);
+    }
+    return -1;
+}
+
+/* Encode data[start:end] greedily (longest symbol first). Writes codes to out (or tokens: code, or
+ * 256 + byte for an escaped literal). Returns the count written. */
+static Py_ssize_t encode_one(const Encoder *e, const uint8_t *p, Py_ssize_t len, uint8_t *out, uint16_t *tokens) {
+    Py_ssize_t i = 0, w = 0;
+    while (i < len) {
+        int best = -1, blen = 1;
+        Py_ssize_t rest = len - i;
+        if (rest >= 2) {
+            uint32_t two = (uint32_t)p[i] | ((uint32_t)p[i + 1] << 8);
+            if (e->has2[two >> 3] & (1 << (two & 7))) {
+                int top = rest < 8 ? (int)rest : 8;
+                uint64_t v = load_le(p + i, top);
+                for (int n = top; n >= 2; n--) {
+                    uint64_t m = n == 8 ? v : (v & ((1ULL << (8 * n)) - 1));
+                    int c = encoder_find(e, m, n);
+                    if (c >= 0) { best = c; blen = n; break; }
+                }
+            }
+        }
+        if (best < 0) best = e->single[p[i]];
+        if (best >= 0) {
+            if (tokens) tokens[w++] = (uint16_t)best; else out[w++] = (uint8_t)best;
+            i += blen;
+        } else {
+            if (tokens) tokens[w++] = (uint16_t)(256 + p[i]);
+            else { out[w++] = ESC; out[w++] = p[i]; }
+            i += 1;
+        }
+    }
+    return w;
+}
+
+/* fsst_encode(symbols, lengths, data, ends, tokens=False) -> (bytes, int64 ends)
+ * With tokens=True: (uint16 tokens as bytes, int64 ends in tokens), for training. */
+static PyObject *py_fsst_encode(PyObject *self, PyObject *args) {
+    PyObject *so, *lo, *dobj, *eobj;
+    int want_tokens = 0;
+    if (!PyArg_ParseTuple(args, "OOOO|p", &so, &lo, &dobj, &eobj, &want_tokens)) return NULL;
+    Buf sb = {0}, lb = {0}, db = {0}, eb = {0};
+    PyObject *result = NULL, *outb = NULL, *ends = NULL;
+    Encoder *enc = NULL;
+    if (buf_open(so, &sb) < 0 || buf_open(lo, &lb) < 0 || buf_open(dobj, &db) < 0 || buf_open(eobj, &eb) < 0) goto done;
+    if (sb.view.len < 255 * 8 || lb.view.len < 255) { PyErr_SetString(PyExc_ValueError, "bad symbol table"); goto done; }
+    enc = PyMem_Malloc(sizeof(Encoder));
+    if (enc == NULL) { PyErr_NoMemory(); goto done; }
+    if (encoder_init(enc, (const uint64_t *)sb.view.buf, (const uint8_t *)lb.view.buf) < 0) {
+        PyErr_SetString(PyExc_ValueError, "symbol longer than 8 bytes");
+        goto done;
+    }
+    {
+        Py_ssize_t n = eb.view.len / 8;
+        const int64_t *e = (const int64_t *)eb.view.buf;
+        const uint8_t *d = (const uint8_t *)db.view.buf;
+        Py_ssize_t total = n ? e[n - 1] : 0;
+        if (total > db.view.len) { PyErr_SetString(PyExc_ValueError, "ends past data"); goto done; }
+        Py_ssize_t cap = want_tokens ? total * 2 : total * 2;
+        outb = PyBytes_FromStringAndSize(NULL, cap > 0 ? cap : 1);
+        ends = PyBytes_FromStringAndSize(NULL, n * 8 > 0 ? n * 8 : 1);
+        if (outb == NULL || ends == NULL) goto done;
+        uint8_t *o = (uint8_t *)PyBytes_AS_STRING(outb);
+        int64_t *oe = (int64_t *)PyBytes_AS_STRING(ends);
+        Py_ssize_t w = 0, start = 0;
+        for (Py_ssize_t i = 0; i < n; i++) {
+            Py_ssize_t end = e[i];
+            if (end < start) { PyErr_SetString(PyExc_ValueError, "ends must not decrease"); goto done; }
+            if (want_tokens) w += encode_one(enc, d + start, end - start, NULL, (uint16_t *)o + w);
+            else w += encode_one(enc, d + start, end - start, o + w, NULL);
+            oe[i] = w;
+            start = end;
+        }
+        if (_PyBytes_Resize(&outb, (want_tokens ? w * 2 : w) > 0 ? (want_tokens ? w * 2 : w) : 1) < 0) goto done;
+        if (w == 0 && _PyBytes_Resize(&outb, 0) < 0) goto done;
+        result = Py_BuildValue("(OO)", outb, ends);
+    }
+done:
+    PyMem_Free(enc);
+    Py_XDECREF(outb);
+    Py_XDECREF(ends);
+    buf_close(&sb); buf_close(&lb); buf_close(&db); buf_close(&eb);
+    return result;
+}
+
+/* Decode one compressed string into dst (capacity 8 * len + 8). Returns bytes written or -1. */
+static Py_ssize_t decode_one(const uint64_t *syms, const uint8_t *lens, const uint8_t *p, Py_ssize_t len, uint8_t *dst) {
+    Py_ssize_t w = 0;
+    for (Py_ssize_t i = 0; i < len; i++) {
+        uint8_t c = p[i];
+        if (c == ESC) {
+            if (++i >= len) return -1;
+            dst[w++] = p[i];
+        } else {
+            memcpy(dst + w, &syms[c], 8);
+            if (lens[c] == 0) return -1;
+            w += lens[c];
+        }
+    }
+    return w;
+}
+
+static PyObject *decoded_text(const uint64_t *syms, const uint8_t *lens, const uint8_t *p, Py_ssize_t len, int is_bytes) {
+    uint8_t stack[512];
+    uint8_t *dst = stack;
+    if (len * 8 + 8 > (Py_ssize_t)sizeof(stack)) {
+        dst = PyMem_Malloc((size_t)(len * 8 + 8));
+        if (dst == NULL) return PyErr_NoMemory();
+    }
+    Py_ssize_t w = decode_one(syms, lens, p, len, dst);
+    PyObject *r;
+    if (w < 0) { PyErr_SetString(PyExc_ValueError, "corrupt compressed string"); r = NULL; }
+    else if (is_bytes) r = PyBytes_FromStringAndSize((const char *)dst, w);
+    else r = PyUnicode_DecodeUTF8((const char *)dst, w, "strict");
+    if (dst != stack) PyMem_Free(dst);
+    return r;
+}
+
+/* fsst_decode(symbols, lengths, data) -> bytes: one compressed string (or a run of them). */
+static PyObject *py_fsst_decode(PyObject *self, PyObject *args) {
+    PyObject *so, *lo, *dobj;
+    if (!PyArg_ParseTuple(args, "OOO", &so, &lo, &dobj)) return NULL;
+    Buf sb = {0}, lb = {0}, db = {0};
+    PyObject *r = NULL;
+    if (buf_open(so, &sb) < 0 || buf_open(lo, &lb) < 0 || buf_open(dobj, &db) < 0) goto done;
+    if (sb.view.len < 255 * 8 || lb.view.len < 255) { PyErr_SetString(PyExc_ValueError, "bad symbol table"); goto done; }
+    r = decoded_text((const uint64_t *)sb.view.buf, (const uint8_t *)lb.view.buf, (const uint8_t *)db.view.buf,
+                     db.held ? db.view.len : 0, 1);
+done:
+    buf_close(&sb); buf_close(&lb); buf_close(&db);
+    return r;
+}
+
 static PyMethodDef module_methods[] = {
     {"unpack", py_unpack, METH_VARARGS, "unpack(words, bits, n, out)"},
     {"pack", py_pack, METH_VARARGS, "pack(codes, bits, out)"},
     {"splice", py_splice, METH_VARARGS, "splice(old, new, starts, ends, from_new, out, itemsize) -> count"},
+    {"fsst_encode", py_fsst_encode, METH_VARARGS, "fsst_encode(symbols, lengths, data, ends, tokens=False)"},
+    {"fsst_decode", py_fsst_decode, METH_VARARGS, "fsst_decode(symbols, lengths, data) -> bytes"},
     {NULL},
 };
 

@@ -62,10 +62,16 @@ class TypeData:
                     if codes.table is not None:
                         h.update(memoryview(np.ascontiguousarray(codes.table.ends.array)).cast("B"))
                         h.update(memoryview(codes.table.data))
+                        if codes.table.symbols is not None:
+                            h.update(codes.table.symbols.words.tobytes())
+                            h.update(codes.table.symbols.lengths.tobytes())
             if col.ends is not None:
                 h.update(memoryview(np.ascontiguousarray(col.ends.array)).cast("B"))
             if col.data is not None:
                 h.update(memoryview(col.data))
+            if col.symbols is not None:
+                h.update(col.symbols.words.tobytes())
+                h.update(col.symbols.lengths.tobytes())
         return h.hexdigest()
 
 
@@ -100,7 +106,11 @@ def apply(old: TypeData | None, delta: TypeDelta) -> TypeData:
         cleared = np.union1d(removed, np.arange(cap, old_capacity, dtype=np.int64))
     columns = {}
     for f in delta.schema.fields:
-        prev = old.columns.get(f.name) if old is not None and _same_type(old.schema, delta.schema, f.name) else None
+        prev = (
+            old.columns.get(f.name)
+            if old is not None and _same_type(old.schema, delta.schema, f.name)
+            else None
+        )
         columns[f.name] = splice(prev, delta.patches[f.name], cap, cleared, delta.added)
     populated = np.packbits(mask, bitorder="little")
     return TypeData(delta.schema, cap, populated, columns, int(mask.sum()))

@@ -33,7 +33,7 @@ class _PureRecord:
 _RecordBase: Any = _speedups.Record if ACCELERATED else _PureRecord
 
 
-class RecordView(_RecordBase):  # type: ignore[misc]
+class RecordView(_RecordBase):
     """A record of one version. Equal views are the same record (type, version and ordinal)."""
 
     __slots__ = ()
@@ -46,9 +46,7 @@ class RecordView(_RecordBase):  # type: ignore[misc]
         return self._o
 
     def __eq__(self, other: object) -> bool:
-        return (
-            isinstance(other, RecordView) and other._o == self._o and other._reader is self._reader
-        )
+        return isinstance(other, RecordView) and other._o == self._o and other._reader is self._reader
 
     def __hash__(self) -> int:
         return hash((id(self._reader), self._o))
@@ -81,9 +79,9 @@ def _plain(v: Any, depth: int) -> Any:
 def code_reader(p: Packed) -> Callable[[int], int]:
     """The fastest ``i -> code`` function for a packed array."""
     if p.aligned:
-        return memoryview(p.array).__getitem__  # type: ignore[no-any-return]
+        return memoryview(p.array).__getitem__
     if ACCELERATED:
-        return _speedups.Reader(p.array, p.bits, p.n)  # type: ignore[no-any-return]
+        return _speedups.Reader(p.array, p.bits, p.n)
     words = memoryview(p.array)
     bits, mask = p.bits, (1 << p.bits) - 1
 
@@ -143,13 +141,25 @@ def _table_reader(kind: str, codes: Codes) -> Callable[[int], Any]:
     assert codes.table is not None
     ends = code_reader(codes.table.ends)
     data = memoryview(codes.table.data)
+    sym = codes.table.symbols
+    if sym is not None:
+        dec = sym.decode
+        if kind == "string":
+            return lambda k: str(dec(data[ends(k - 1) if k else 0 : ends(k)]), "utf-8")
+        return lambda k: dec(data[ends(k - 1) if k else 0 : ends(k)])
     if kind == "string":
         return lambda k: str(data[ends(k - 1) if k else 0 : ends(k)], "utf-8")
     return lambda k: bytes(data[ends(k - 1) if k else 0 : ends(k)])
 
 
-_C_KINDS = {"int": "K_INT", "long": "K_INT", "boolean": "K_BOOL", "float": "K_FLOAT", "double": "K_DOUBLE",
-            "ref": "K_REF"}
+_C_KINDS = {
+    "int": "K_INT",
+    "long": "K_INT",
+    "boolean": "K_BOOL",
+    "float": "K_FLOAT",
+    "double": "K_DOUBLE",
+    "ref": "K_REF",
+}
 
 
 def c_field(ftype: FieldType, col: Column, reader: TypeReader) -> Any:
@@ -160,7 +170,17 @@ def c_field(ftype: FieldType, col: Column, reader: TypeReader) -> Any:
     if col.shape == "var":
         assert col.ends is not None and col.data is not None
         kind = sp.K_VAR_STR if ftype.kind == "string" else sp.K_VAR_BYTES
-        return sp.Field(kind, col.ends.array, col.ends.bits, col.ends.n, 1 << (col.ends.bits - 1), data=col.data)
+        sym = col.symbols
+        return sp.Field(
+            kind,
+            col.ends.array,
+            col.ends.bits,
+            col.ends.n,
+            1 << (col.ends.bits - 1),
+            data=col.data,
+            symbols=sym.words if sym else None,
+            lengths=sym.lengths if sym else None,
+        )
     codes = col.codes
     assert codes is not None
     p = codes.packed
@@ -168,9 +188,25 @@ def c_field(ftype: FieldType, col: Column, reader: TypeReader) -> Any:
         assert codes.table is not None
         kind = sp.K_DICT_STR if ftype.kind == "string" else sp.K_DICT_BYTES
         t = codes.table
-        return sp.Field(kind, p.array, p.bits, p.n, p.null, 0, t.ends.array, t.ends.bits, t.ends.n, t.data)
+        sym = t.symbols
+        return sp.Field(
+            kind,
+            p.array,
+            p.bits,
+            p.n,
+            p.null,
+            0,
+            t.ends.array,
+            t.ends.bits,
+            t.ends.n,
+            t.data,
+            symbols=sym.words if sym else None,
+            lengths=sym.lengths if sym else None,
+        )
     target = ref_target(reader, str(ftype.target)) if ftype.kind == "ref" else None
-    return sp.Field(getattr(sp, _C_KINDS[ftype.kind]), p.array, p.bits, p.n, p.null, codes.base, target=target)
+    return sp.Field(
+        getattr(sp, _C_KINDS[ftype.kind]), p.array, p.bits, p.n, p.null, codes.base, target=target
+    )
 
 
 def ref_target(reader: TypeReader, name: str) -> Callable[[int], Any]:
@@ -193,6 +229,19 @@ def field_getter(ftype: FieldType, col: Column, reader: TypeReader) -> Callable[
     if col.shape == "var":
         assert col.data is not None
         data = memoryview(col.data)
+        if col.symbols is not None:
+            dec = col.symbols.decode
+            as_str = ftype.kind == "string"
+
+            def get_packed(self: Any) -> Any:
+                o = self._o
+                e = ends(o)
+                if e & flag:
+                    return None
+                b = dec(data[ends(o - 1) & low if o else 0 : e])
+                return str(b, "utf-8") if as_str else b
+
+            return get_packed
         if ftype.kind == "string":
 
             def get_str(self: Any) -> Any:
@@ -240,9 +289,15 @@ def field_getter(ftype: FieldType, col: Column, reader: TypeReader) -> Callable[
 
 def view_class(reader: TypeReader) -> type[RecordView]:
     """A RecordView subclass for one type of one version."""
-    namespace: dict[str, Any] = {"__slots__": (), "_reader": reader, "_fields": tuple(reader.schema.field_names)}
+    namespace: dict[str, Any] = {
+        "__slots__": (),
+        "_reader": reader,
+        "_fields": tuple(reader.schema.field_names),
+    }
     for f in reader.schema.fields:
         col = reader.data.columns[f.name]
         fast = c_field(f.type, col, reader)
-        namespace[f.name] = fast if fast is not None else property(field_getter(f.type, col, reader), doc=str(f.type))
+        namespace[f.name] = (
+            fast if fast is not None else property(field_getter(f.type, col, reader), doc=str(f.type))
+        )
     return type(reader.name, (RecordView,), namespace)

@@ -28,6 +28,7 @@ import numpy as np
 from marrow.errors import BlobVersionError, CorruptBlobError, SchemaError
 from marrow.store._columns import Codes, Column, Table
 from marrow.store._packed import Packed
+from marrow.store._strings import Symbols
 from marrow.store._typedata import TypeData, TypeDelta
 from marrow.store.schema import Schema
 
@@ -74,8 +75,13 @@ class _Writer:
         out: dict[str, Any] = {"packed": self.packed(c.packed), "base": c.base}
         if c.table is not None:
             out["table"] = {"ends": self.packed(c.table.ends), "data": self.section(c.table.data)}
+            if c.table.symbols is not None:
+                out["table"]["symbols"] = self.symbols(c.table.symbols)
             out["table_start"] = c.table_start
         return out
+
+    def symbols(self, s: Symbols) -> dict[str, int]:
+        return {"words": self.section(s.words), "lengths": self.section(s.lengths)}
 
     def column(self, col: Column) -> dict[str, Any]:
         out: dict[str, Any] = {"shape": col.shape}
@@ -87,6 +93,8 @@ class _Writer:
             out["ends"] = self.packed(col.ends)
         if col.data is not None:
             out["data"] = self.section(col.data)
+        if col.symbols is not None:
+            out["symbols"] = self.symbols(col.symbols)
         return out
 
 
@@ -172,7 +180,9 @@ def read_header(buf: Any) -> tuple[str, dict[str, Any]]:
         raise CorruptBlobError(f"blob is {n} bytes but says it is {total} (truncated or padded)")
     actual = zlib.crc32(mv[: n - _TRAILER.size])
     if actual != crc:
-        raise CorruptBlobError(f"blob checksum mismatch (stored {crc:08x}, computed {actual:08x}): it is corrupt")
+        raise CorruptBlobError(
+            f"blob checksum mismatch (stored {crc:08x}, computed {actual:08x}): it is corrupt"
+        )
     if kind not in _KIND_NAMES:
         raise CorruptBlobError(f"unknown blob kind {kind}")
     if _PREFIX.size + hlen > n - _TRAILER.size:
@@ -212,10 +222,20 @@ def _decode(kind: str, h: dict[str, Any], buf: Any) -> Blob:
     def packed(d: dict[str, int]) -> Packed:
         return Packed(arr(d["s"]), int(d["bits"]), int(d["n"]))
 
+    def symbols(d: dict[str, int] | None) -> Symbols | None:
+        if d is None:
+            return None
+        words, lengths = arr(d["words"]), arr(d["lengths"])
+        if len(words) != 255 or len(lengths) != 255 or int(lengths.max()) > 8:
+            raise CorruptBlobError("a string symbol table is malformed")
+        return Symbols(words, lengths)
+
     def codes(d: dict[str, Any]) -> Codes:
         table = None
         if "table" in d:
-            table = Table(packed(d["table"]["ends"]), arr(d["table"]["data"]))
+            table = Table(
+                packed(d["table"]["ends"]), arr(d["table"]["data"]), symbols(d["table"].get("symbols"))
+            )
         return Codes(packed(d["packed"]), int(d["base"]), table, int(d.get("table_start", 0)))
 
     def column(d: dict[str, Any]) -> Column:
@@ -225,6 +245,7 @@ def _decode(kind: str, h: dict[str, Any], buf: Any) -> Blob:
             ends=packed(d["ends"]) if "ends" in d else None,
             data=arr(d["data"]) if "data" in d else None,
             values=codes(d["values"]) if "values" in d else None,
+            symbols=symbols(d.get("symbols")),
         )
 
     schema = Schema.parse(h["schema"])
@@ -243,7 +264,11 @@ def _decode(kind: str, h: dict[str, Any], buf: Any) -> Blob:
     for name, t in h["types"].items():
         cols = {n: column(c) for n, c in t["columns"].items()}
         if kind == "snapshot":
-            blob.types[name] = TypeData(schema[name], int(t["capacity"]), arr(t["populated"]), cols, int(t["count"]))
+            blob.types[name] = TypeData(
+                schema[name], int(t["capacity"]), arr(t["populated"]), cols, int(t["count"])
+            )
         else:
-            blob.deltas[name] = TypeDelta(schema[name], int(t["capacity"]), arr(t["removed"]), arr(t["added"]), cols)
+            blob.deltas[name] = TypeDelta(
+                schema[name], int(t["capacity"]), arr(t["removed"]), arr(t["added"]), cols
+            )
     return blob

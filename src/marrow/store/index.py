@@ -23,7 +23,9 @@ import numpy as np
 
 from marrow.errors import SchemaError
 from marrow.store._encode import column_values, decode_codes
+from marrow.store._packed import Packed, bits_for, choose_layout
 from marrow.store._views import ACCELERATED, _speedups, code_reader
+from marrow.store.schema import FieldType
 
 if TYPE_CHECKING:
     from marrow.store._typedata import TypeDelta
@@ -76,12 +78,28 @@ class PrimaryKeyIndex:
         if slots is None:
             ords = reader.data.ordinals()
             slots = np.zeros(max(8, int(len(ords) / _LOAD) + 1), dtype=np.uint32)
-            self.slots, self.used = slots, 0
-            self._insert(ords)
+            self.used = 0
+            self._insert(slots, ords)
         else:
-            self.slots, self.used = slots, used
-        self._lookup = memoryview(self.slots)
+            self.used = used
+        self._freeze(slots)
         self._bind()
+
+    def _freeze(self, slots: np.ndarray) -> None:
+        """Keep the slots bit-packed, in the fewest bits that hold ordinal + 1 and a deleted marker."""
+        bits = choose_layout(bits_for(self.reader.data.capacity + 1))
+        codes = slots.astype(np.uint64)
+        self.tomb = (1 << bits) - 1
+        codes[slots == _TOMB] = self.tomb
+        self.packed = Packed.encode(codes, bits)
+        self.size = len(slots)
+        self._slot = code_reader(self.packed)
+
+    def _thaw(self) -> np.ndarray:
+        codes = self.packed.decode()
+        slots = codes.astype(np.uint32)
+        slots[codes == np.uint64(self.tomb)] = _TOMB
+        return slots
 
     def _bind(self) -> None:
         """Point find/get at the C probe when it can serve this key."""
@@ -90,7 +108,10 @@ class PrimaryKeyIndex:
             codes = self.reader.data.columns[self.fields[0]].codes
             assert codes is not None
             p = codes.packed
-            probe = _speedups.IntKeyProbe(self.slots, p.array, p.bits, p.n, codes.base, p.null, view)
+            s = self.packed
+            probe = _speedups.IntKeyProbe(
+                s.array, s.bits, s.n, p.array, p.bits, p.n, codes.base, p.null, view
+            )
             self.find = probe.find  # type: ignore[method-assign]
             self.get = probe.get  # type: ignore[method-assign]
 
@@ -116,35 +137,37 @@ class PrimaryKeyIndex:
             col = self.reader.data.columns[self.fields[0]]
             assert col.codes is not None
             return col.codes.packed.gather(ords) + np.uint64(self._base & _M64)
-        return np.fromiter((_hash_value(self.key_of(o)) for o in ords.tolist()), dtype=np.uint64, count=len(ords))
+        return np.fromiter(
+            (_hash_value(self.key_of(o)) for o in ords.tolist()), dtype=np.uint64, count=len(ords)
+        )
 
     def _slot_of(self, key: Any) -> int:
-        return _int_slot(key if self.int_key else _hash_value(key), len(self.slots))
+        return _int_slot(key if self.int_key else _hash_value(key), self.size)
 
-    def _insert(self, ords: np.ndarray) -> None:
+    def _insert(self, slots: np.ndarray, ords: np.ndarray) -> None:
         if not len(ords):
             return
-        size = len(self.slots)
+        size = len(slots)
         pos = _int_slots(self._keys(ords), size)
         pending = np.arange(len(ords))
         while len(pending):
             p = pos[pending]
-            cur = self.slots[p]
+            cur = slots[p]
             free = (cur == _EMPTY) | (cur == _TOMB)
             fi = np.flatnonzero(free)
             taken, first = np.unique(p[fi], return_index=True)
             winners = pending[fi[first]]
-            self.slots[taken] = (ords[winners] + 1).astype(np.uint32)
+            slots[taken] = (ords[winners] + 1).astype(np.uint32)
             placed = np.zeros(len(pending), dtype=bool)
             placed[fi[first]] = True
             pending = pending[~placed]
             pos[pending] = (pos[pending] + 1) % size
         self.used += len(ords)
 
-    def _remove(self, ords: np.ndarray, old_keys: np.ndarray) -> None:
+    def _remove(self, slots: np.ndarray, ords: np.ndarray, old_keys: np.ndarray) -> None:
         if not len(ords):
             return
-        size = len(self.slots)
+        size = len(slots)
         pos = _int_slots(old_keys, size)
         want = (ords + 1).astype(np.uint32)
         pending = np.arange(len(ords))
@@ -152,20 +175,28 @@ class PrimaryKeyIndex:
             if not len(pending):
                 break
             p = pos[pending]
-            hit = self.slots[p] == want[pending]
-            self.slots[p[hit]] = _TOMB
+            hit = slots[p] == want[pending]
+            slots[p[hit]] = _TOMB
             pending = pending[~hit]
             pos[pending] = (pos[pending] + 1) % size
 
     def updated(self, reader: TypeReader, delta: TypeDelta) -> PrimaryKeyIndex:
         """The index of the next version, from this one and the delta that leads there."""
         live = reader.data.count
-        if (self.used + len(delta.added)) > _MAX_FILL * len(self.slots) or live > _LOAD * len(self.slots):
+        if (self.used + len(delta.added)) > _MAX_FILL * self.size or live > _LOAD * self.size:
             return PrimaryKeyIndex(reader)
-        new = PrimaryKeyIndex(reader, self.slots.copy(), self.used)
-        # The keys of removed records are read from the old version.
-        new._remove(delta.removed, self._keys(delta.removed))
-        new._insert(delta.added)
+        slots = self._thaw()
+        self._remove(slots, delta.removed, self._keys(delta.removed))  # keys read from the old version
+        new = PrimaryKeyIndex.__new__(PrimaryKeyIndex)
+        new.__dict__.update(self.__dict__)
+        new.reader = reader
+        new.key_of = new._int_key_of if self.int_key else new._view_key_of
+        if self.int_key:
+            codes = reader.data.columns[self.fields[0]].codes
+            assert codes is not None
+            new._code, new._base, new._null = code_reader(codes.packed), codes.base, codes.packed.null
+        new._insert(slots, delta.added)
+        new._freeze(slots)
         new._bind()
         return new
 
@@ -173,15 +204,15 @@ class PrimaryKeyIndex:
 
     def find(self, key: Any) -> int:
         """The ordinal of the record with this key, or -1."""
-        slots = self._lookup
-        size = len(slots)
+        slot = self._slot
+        size, tomb = self.size, self.tomb
         h = self._slot_of(key)
         key_of = self.key_of
         while True:
-            s = slots[h]
+            s = slot(h)
             if s == _EMPTY:
                 return -1
-            if s != _TOMB and key_of(s - 1) == key:
+            if s != tomb and key_of(s - 1) == key:
                 return s - 1
             h += 1
             if h == size:
@@ -193,16 +224,16 @@ class PrimaryKeyIndex:
             return np.fromiter((self.find(k) for k in keys), dtype=np.int64, count=len(keys))
         q = np.asarray(keys, dtype=np.int64)
         out = np.full(len(q), -1, dtype=np.int64)
-        size = len(self.slots)
+        size = self.size
         pos = _int_slots(q.view(np.uint64), size)
         col = self.reader.data.columns[self.fields[0]]
         assert col.codes is not None
         pending = np.arange(len(q))
         base = np.uint64(self._base & _M64)
         while len(pending):
-            s = self.slots[pos[pending]].astype(np.int64)
+            s = self.packed.gather(pos[pending]).astype(np.int64)
             empty = s == _EMPTY
-            real = ~empty & (s != _TOMB)
+            real = ~empty & (s != self.tomb)
             cand = np.where(real, s - 1, 0)
             match = real & ((col.codes.packed.gather(cand) + base).view(np.int64) == q[pending])
             out[pending[match]] = cand[match]
@@ -212,7 +243,7 @@ class PrimaryKeyIndex:
 
     @property
     def nbytes(self) -> int:
-        return int(self.slots.nbytes)
+        return self.packed.nbytes
 
 
 class _Postings:
@@ -273,9 +304,13 @@ class HashIndex:
         self.field = field
         ftype = reader.schema.field(field).type
         if ftype.kind == "map":
-            raise SchemaError(f"{reader.name}.{field} is a map; a hash index takes scalar, list or set fields")
+            raise SchemaError(
+                f"{reader.name}.{field} is a map; a hash index takes scalar, list or set fields"
+            )
         self.collection = ftype.is_collection
-        self.ftype = ftype.element if ftype.is_collection else ftype
+        element = ftype.element if ftype.is_collection else ftype
+        assert element is not None
+        self.ftype: FieldType = element
         self.postings = postings if postings is not None else _Postings(*self._pairs(reader.data.ordinals()))
         self._keys = memoryview(self.postings.keys)
 
@@ -310,7 +345,12 @@ class HashIndex:
     def updated(self, reader: TypeReader, delta: TypeDelta) -> HashIndex:
         """The index of the next version: this one's pairs less the removed records, plus the added."""
         fresh = HashIndex.__new__(HashIndex)
-        fresh.reader, fresh.field, fresh.collection, fresh.ftype = reader, self.field, self.collection, self.ftype
+        fresh.reader, fresh.field, fresh.collection, fresh.ftype = (
+            reader,
+            self.field,
+            self.collection,
+            self.ftype,
+        )
         postings = self.postings.merged(delta.removed, *fresh._pairs(delta.added))
         return HashIndex(reader, self.field, postings)
 

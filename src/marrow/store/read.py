@@ -144,7 +144,10 @@ class TypeReader:
             yield view(o)
 
     def __getitem__(self, ordinal: int) -> RecordView:
-        if not 0 <= ordinal < self.data.capacity or not self.data.populated[ordinal >> 3] >> (ordinal & 7) & 1:
+        if (
+            not 0 <= ordinal < self.data.capacity
+            or not self.data.populated[ordinal >> 3] >> (ordinal & 7) & 1
+        ):
             raise NotFoundError(f"{self.name} has no record at ordinal {ordinal}")
         return self.View(ordinal)
 
@@ -200,7 +203,9 @@ class TypeReader:
     @property
     def index_bytes(self) -> int:
         total = self._pk.nbytes if self._pk is not None else 0
-        return total + sum(i.nbytes for i in self._hash.values()) + sum(i.nbytes for i in self._prefix.values())
+        return (
+            total + sum(i.nbytes for i in self._hash.values()) + sum(i.nbytes for i in self._prefix.values())
+        )
 
     def _carry_indexes(self, new: TypeReader, delta: TypeDelta) -> None:
         if self._pk is not None and new.schema.primary_key == self.schema.primary_key:
@@ -214,7 +219,9 @@ class TypeReader:
 
     # --- bulk reads -------------------------------------------------------------------------------
 
-    def read(self, ordinals: Sequence[int] | np.ndarray, fields: Sequence[str] | None = None) -> dict[str, list[Any]]:
+    def read(
+        self, ordinals: Sequence[int] | np.ndarray, fields: Sequence[str] | None = None
+    ) -> dict[str, list[Any]]:
         """Chosen fields of many records at once: ``{field: [value per ordinal]}``.
 
         References come back as ordinals of the target type (read those in bulk too); lists as
@@ -248,7 +255,7 @@ class TypeReader:
         f = self.schema.field(name)
         fast = self.View.__dict__.get(name)
         if f.type.kind != "ref" and ACCELERATED and isinstance(fast, _speedups.Field):
-            return fast.values(ords)  # type: ignore[no-any-return]
+            return fast.values(ords)
         return column_values(f.type, self.data.columns[name], ords)
 
 

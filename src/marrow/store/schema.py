@@ -218,7 +218,7 @@ class _Parser:
             m = _TOKEN.match(text, pos)
             if not m or m.end() == pos:
                 line = text.count("\n", 0, pos) + 1
-                raise SchemaError(f"schema text, line {line}: unexpected {text[pos:pos + 20]!r}")
+                raise SchemaError(f"schema text, line {line}: unexpected {text[pos : pos + 20]!r}")
             if not m.group(1):
                 line = text.count("\n", 0, m.start()) + 1
                 self.tokens.append((m.group(2) or m.group(3) or m.group(4), line))
@@ -307,7 +307,9 @@ def _from_classes(classes: Iterable[type]) -> list[ObjectSchema]:
                 continue
             fields.append(Field(name, _annotation(cls, name, hint, pending, allow_collection=True)))
         key = getattr(cls, "__primary_key__", ())
-        done[cls] = ObjectSchema(type_name(cls), tuple(fields), (key,) if isinstance(key, str) else tuple(key))
+        done[cls] = ObjectSchema(
+            type_name(cls), tuple(fields), (key,) if isinstance(key, str) else tuple(key)
+        )
     return list(done.values())
 
 

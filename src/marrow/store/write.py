@@ -72,9 +72,10 @@ class _TypeWrite:
         if self.key_index:
             key = tuple(row[i] for i in self.key_index)
             if key in self.keys:
+                named = dict(zip(self.schema.primary_key, key, strict=True))
                 raise RecordError(
-                    f"two different {self.schema.name} records have the primary key "
-                    f"{dict(zip(self.schema.primary_key, key, strict=True))}; a key names one record per version"
+                    f"two different {self.schema.name} records have the primary key {named}; "
+                    f"a key names one record per version"
                 )
         ordinal = self.prev.get(row)
         if ordinal is None:
@@ -129,7 +130,9 @@ def _has_field(schema: ObjectSchema, f: Any) -> bool:
 class WriteState:
     """Collects the records of the next version; :meth:`commit` encodes it."""
 
-    def __init__(self, schema: Schema, previous: Mapping[str, TypeData] | None = None, tag: str | None = None):
+    def __init__(
+        self, schema: Schema, previous: Mapping[str, TypeData] | None = None, tag: str | None = None
+    ):
         self.schema = schema
         self._class_types: dict[type, str] = {}
         self._types: dict[str, _TypeWrite] = {}
@@ -270,14 +273,14 @@ class WriteState:
                     v = int(v)
                 if not lo <= v <= hi:
                     raise RecordError(f"{where} is a {kind}; {v} is outside {lo}..{hi}")
-                return v  # type: ignore[no-any-return]
+                return v
 
             return convert_int
         if kind == "boolean":
 
             def convert_bool(v: Any) -> bool:
                 if v is True or v is False:
-                    return v  # type: ignore[no-any-return]
+                    return v
                 raise fail(v, "a boolean")
 
             return convert_bool
@@ -307,7 +310,6 @@ class WriteState:
         return convert_bytes
 
     # --- committing -------------------------------------------------------------------------------
-
 
     def commit(self, version: int | None = None, meta: dict[str, Any] | None = None) -> Cycle:
         """Encode this cycle's records as the next state and start a new, empty cycle.
@@ -400,20 +402,41 @@ class Cycle:
 
     @property
     def has_changes(self) -> bool:
-        return bool(self.removed_types) or any(not d.is_empty for d in self.forward.values()) or (
-            self.previous_schema is not None and self.previous_schema != self.schema
+        return (
+            bool(self.removed_types)
+            or any(not d.is_empty for d in self.forward.values())
+            or (self.previous_schema is not None and self.previous_schema != self.schema)
         )
 
     def snapshot(self) -> bytes:
-        return write_blob(Blob("snapshot", self.schema, self.destination, None, self.version, types=self.state,
-                               meta=self.meta))
+        return write_blob(
+            Blob(
+                "snapshot",
+                self.schema,
+                self.destination,
+                None,
+                self.version,
+                types=self.state,
+                meta=self.meta,
+            )
+        )
 
     def delta(self) -> bytes | None:
         """The delta from the previous state, or None for the first state."""
         if self.origin is None:
             return None
-        return write_blob(Blob("delta", self.schema, self.destination, self.origin, self.version,
-                               deltas=self.forward, removed_types=self.removed_types, meta=self.meta))
+        return write_blob(
+            Blob(
+                "delta",
+                self.schema,
+                self.destination,
+                self.origin,
+                self.version,
+                deltas=self.forward,
+                removed_types=self.removed_types,
+                meta=self.meta,
+            )
+        )
 
     def reverse_delta(self) -> bytes | None:
         """The delta back to the previous state, or None for the first state."""
@@ -421,9 +444,18 @@ class Cycle:
             return None
         assert self.previous_schema is not None
         added_back = [n for n in self.forward if n not in self.previous_schema]
-        return write_blob(Blob("reverse", self.previous_schema, self.origin, self.destination, self.previous_version,
-                               deltas={n: d for n, d in self.backward.items() if n in self.previous_schema},
-                               removed_types=added_back, meta=self.previous_meta))
+        return write_blob(
+            Blob(
+                "reverse",
+                self.previous_schema,
+                self.origin,
+                self.destination,
+                self.previous_version,
+                deltas={n: d for n, d in self.backward.items() if n in self.previous_schema},
+                removed_types=added_back,
+                meta=self.previous_meta,
+            )
+        )
 
 
 def _undo_new(d: TypeDelta) -> TypeDelta:
@@ -435,7 +467,11 @@ def _undo_new(d: TypeDelta) -> TypeDelta:
 def _restore_all(old: TypeData) -> TypeDelta:
     ords = old.ordinals()
     return TypeDelta(
-        old.schema, old.capacity, np.zeros(0, np.int64), ords, {n: c.take(ords) for n, c in old.columns.items()}
+        old.schema,
+        old.capacity,
+        np.zeros(0, np.int64),
+        ords,
+        {n: c.take(ords) for n, c in old.columns.items()},
     )
 
 
@@ -445,7 +481,11 @@ def _rows_of(data: TypeData, schema: ObjectSchema) -> dict[Row, int]:
     columns = []
     for f in schema.fields:
         col = data.columns.get(f.name)
-        if col is None or data.schema.field_names.count(f.name) == 0 or data.schema.field(f.name).type != f.type:
+        if (
+            col is None
+            or data.schema.field_names.count(f.name) == 0
+            or data.schema.field(f.name).type != f.type
+        ):
             columns.append([None] * len(ords))
         else:
             columns.append([_row_value(v) for v in column_values(f.type, col, ords)])
