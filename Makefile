@@ -19,8 +19,10 @@ $(STAMP): pyproject.toml setup.py $(wildcard src/marrow/store/*.c)
 demo: $(STAMP)
 	$(VENV)/bin/marrow demo
 
+# The store runs again on its pure-Python twins (MARROW_PURE=1), as on a machine without a C compiler.
 test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
+	MARROW_PURE=1 $(PY) -m pytest tests/store $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	$(VENV)/bin/marrow bench store --records $${RECORDS:-1000000} --json
