@@ -101,6 +101,24 @@ static PyTypeObject RecordType = {
     .tp_doc = "Base of record views: holds an ordinal.",
 };
 
+/* A view of `cls` at ordinal o: allocated directly when cls is a record class (no argument tuple),
+ * otherwise by calling it. */
+static PyObject *make_view(PyObject *cls, Py_ssize_t o) {
+    if (PyType_Check(cls) && PyType_IsSubtype((PyTypeObject *)cls, &RecordType) &&
+        ((PyTypeObject *)cls)->tp_new == Record_new) {
+        PyTypeObject *t = (PyTypeObject *)cls;
+        Record *r = (Record *)t->tp_alloc(t, 0);
+        if (r == NULL) return NULL;
+        r->ordinal = o;
+        return (PyObject *)r;
+    }
+    PyObject *arg = PyLong_FromSsize_t(o);
+    if (arg == NULL) return NULL;
+    PyObject *r = PyObject_CallOneArg(cls, arg);
+    Py_DECREF(arg);
+    return r;
+}
+
 /* --- Field: a descriptor that reads one field of a record view --------------------------------- */
 
 enum { K_INT, K_BOOL, K_FLOAT, K_DOUBLE, K_REF, K_DICT_STR, K_DICT_BYTES, K_VAR_STR, K_VAR_BYTES };
@@ -176,13 +194,7 @@ static PyObject *field_value(Field *f, Py_ssize_t o) {
     }
     case K_REF:
         if (c == f->null) Py_RETURN_NONE;
-        {
-            PyObject *arg = PyLong_FromUnsignedLongLong(c);
-            if (arg == NULL) return NULL;
-            PyObject *r = PyObject_CallOneArg(f->target, arg);
-            Py_DECREF(arg);
-            return r;
-        }
+        return make_view(f->target, (Py_ssize_t)c);
     case K_DICT_STR:
     case K_DICT_BYTES: {
         if (c == f->null) Py_RETURN_NONE;
@@ -439,11 +451,7 @@ static PyObject *Probe_get(Probe *self, PyObject *key) {
     Py_ssize_t o = probe_find(self, key);
     if (o == -2) return NULL;
     if (o < 0) Py_RETURN_NONE;
-    PyObject *arg = PyLong_FromSsize_t(o);
-    if (arg == NULL) return NULL;
-    PyObject *r = PyObject_CallOneArg(self->view, arg);
-    Py_DECREF(arg);
-    return r;
+    return make_view(self->view, o);
 }
 
 static PyMethodDef Probe_methods[] = {
