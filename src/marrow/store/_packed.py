@@ -38,18 +38,42 @@ def choose_layout(bits: int) -> int:
 
 
 class Packed:
-    """An immutable array of ``n`` unsigned codes of ``bits`` bits."""
+    """An immutable array of ``n`` unsigned codes of ``bits`` bits.
 
-    __slots__ = ("array", "bits", "n")
+    Code ``i`` starts at bit ``i * stride + offset`` of ``array``. A packed array of its own has
+    ``stride == bits`` and ``offset == 0``; several fields of a type may share one array of *rows*
+    (``stride`` = the row's width, ``offset`` = the field's place in the row), so that one record's
+    fixed-width fields sit together in memory and a read of several touches one cache line.
+    """
 
-    def __init__(self, array: np.ndarray, bits: int, n: int):
-        self.array = array
+    __slots__ = ("_array", "_codes", "bits", "n", "offset", "stride")
+
+    def __init__(self, array: np.ndarray | None, bits: int, n: int, stride: int = 0, offset: int = 0):
+        self._array = array
+        self._codes: np.ndarray | None = None
         self.bits = bits
         self.n = n
+        self.stride = stride or bits
+        self.offset = offset
+
+    @property
+    def array(self) -> np.ndarray:
+        """The packed array. :meth:`encode` packs lazily: codes that only pass through (into the
+        rows of a new version, say) are never packed on their own."""
+        if self._array is None:
+            assert self._codes is not None
+            self._array = _pack(self._codes, self.bits)
+            self._codes = None
+        return self._array
 
     @property
     def aligned(self) -> bool:
-        return self.bits in ALIGNED_DTYPES
+        return self.bits in ALIGNED_DTYPES and self.stride == self.bits and self.offset == 0
+
+    @property
+    def strided(self) -> bool:
+        """True when this array shares its words with other fields (a row layout)."""
+        return self.stride != self.bits or self.offset != 0
 
     @property
     def null(self) -> int:
@@ -57,41 +81,48 @@ class Packed:
 
     @property
     def nbytes(self) -> int:
+        """Bytes of this field's codes (for a shared row array: its share of the rows)."""
+        if self.strided:
+            return (self.n * self.bits + 7) // 8
         return int(self.array.nbytes)
 
     @staticmethod
-    def words_for(n: int, bits: int) -> int:
-        return (n * bits + 63) // 64 + 1
+    def words_for(n: int, bits: int, stride: int = 0, offset: int = 0) -> int:
+        """uint64 words that hold n codes, plus the spare word every bit-packed array carries."""
+        if n == 0:
+            return 1
+        return ((n - 1) * (stride or bits) + offset + bits + 63) // 64 + 1
+
+    def fits(self) -> bool:
+        """Whether the array is large enough for every code (checked before a blob's arrays are used)."""
+        if self.aligned:
+            return len(self.array) >= self.n and self.array.dtype == np.dtype(ALIGNED_DTYPES[self.bits])
+        return self.array.dtype == np.dtype(np.uint64) and len(self.array) >= self.words_for(
+            self.n, self.bits, self.stride, self.offset
+        )
 
     @classmethod
     def encode(cls, codes: np.ndarray, bits: int) -> Packed:
-        """Pack ``codes`` (any unsigned or non-negative integer array) in ``bits`` bits each."""
-        codes = np.asarray(codes)
-        n = len(codes)
-        if bits in ALIGNED_DTYPES:
-            return cls(np.ascontiguousarray(codes, dtype=ALIGNED_DTYPES[bits]), bits, n)
-        words = np.zeros(cls.words_for(n, bits), dtype=np.uint64)
-        if speedups is not None:
-            speedups.pack(np.ascontiguousarray(codes, dtype=np.uint64), bits, words)
-            return cls(words, bits, n)
-        # Chunks start on a word boundary (a multiple of 64 codes), so chunks never share a word.
-        step = _CHUNK
-        for start in range(0, n, step):
-            chunk = codes[start : start + step].astype(np.uint64, copy=False)
-            _pack_into(words, chunk, bits, start)
-        return cls(words, bits, n)
+        """``codes`` (non-negative integers; the caller hands them over) in ``bits`` bits each."""
+        p = cls(None, bits, len(codes))
+        held = np.asarray(codes, dtype=np.uint64)
+        held.setflags(write=False)
+        p._codes = held
+        return p
 
     @classmethod
     def nulls(cls, n: int, bits: int) -> Packed:
         return cls.encode(np.full(n, (1 << bits) - 1, dtype=np.uint64), bits)
 
     def decode(self) -> np.ndarray:
-        """All codes, as a uint64 array."""
+        """All codes, as a uint64 array (read-only when they are the codes :meth:`encode` was given)."""
+        if self._codes is not None:
+            return self._codes
         if self.aligned:
             return self.array.astype(np.uint64)
         out = np.empty(self.n, dtype=np.uint64)
         if speedups is not None:
-            speedups.unpack(self.array, self.bits, self.n, out)
+            speedups.unpack(self.array, self.bits, self.n, out, self.stride, self.offset)
             return out
         for start in range(0, self.n, _CHUNK):
             idx = np.arange(start, min(start + _CHUNK, self.n), dtype=np.uint64)
@@ -101,13 +132,14 @@ class Packed:
     def gather(self, index: np.ndarray) -> np.ndarray:
         """Codes at the given positions, as a uint64 array (vectorised)."""
         index = np.asarray(index, dtype=np.uint64)
+        if self._codes is not None:
+            return self._codes[index]
         if self.aligned:
             return self.array[index].astype(np.uint64)
         return self._gather(index)
 
     def _gather(self, index: np.ndarray) -> np.ndarray:
-        bits = np.uint64(self.bits)
-        pos = index * bits
+        pos = index * np.uint64(self.stride) + np.uint64(self.offset)
         word = pos >> np.uint64(6)
         shift = pos & np.uint64(63)
         lo = self.array[word] >> shift
@@ -119,7 +151,7 @@ class Packed:
         """One code (scalar path; views use faster closures over the raw buffer)."""
         if self.aligned:
             return int(self.array[i])
-        bit = i * self.bits
+        bit = i * self.stride + self.offset
         w, s = bit >> 6, bit & 63
         v = int(self.array[w]) >> s
         if s + self.bits > 64:
@@ -130,6 +162,10 @@ class Packed:
         """A copy with the codes at ``index`` replaced (same bits, same length)."""
         if len(index) == 0:
             return self
+        if self.strided:  # a field of shared rows: this version's column gets an array of its own
+            codes_all = self.decode().copy()
+            codes_all[np.asarray(index, dtype=np.int64)] = codes
+            return Packed.encode(codes_all, self.bits)
         if self.aligned:
             arr = self.array.copy()
             arr[index] = codes
@@ -154,11 +190,36 @@ class Packed:
         return Packed(words, self.bits, self.n)
 
 
-def _pack_into(words: np.ndarray, codes: np.ndarray, bits: int, first: int) -> None:
+def _pack(codes: np.ndarray, bits: int) -> np.ndarray:
+    n = len(codes)
+    if bits in ALIGNED_DTYPES:
+        return np.ascontiguousarray(codes, dtype=ALIGNED_DTYPES[bits])
+    words = np.zeros(Packed.words_for(n, bits), dtype=np.uint64)
+    if speedups is not None:
+        speedups.pack(np.ascontiguousarray(codes, dtype=np.uint64), bits, words)
+        return words
+    for start in range(0, n, _CHUNK):  # each chunk ORs into the words it touches
+        _pack_into(words, codes[start : start + _CHUNK], bits, start)
+    return words
+
+
+def pack_rows(words: np.ndarray, codes: np.ndarray, bits: int, stride: int, offset: int) -> None:
+    """OR codes into shared rows: code i at bit i * stride + offset of ``words`` (zeroed there)."""
+    codes = np.ascontiguousarray(codes, dtype=np.uint64)
+    if speedups is not None:
+        speedups.pack(codes, bits, words, stride, offset)
+        return
+    for start in range(0, len(codes), _CHUNK):
+        _pack_into(words, codes[start : start + _CHUNK], bits, start, stride, offset)
+
+
+def _pack_into(
+    words: np.ndarray, codes: np.ndarray, bits: int, first: int, stride: int = 0, offset: int = 0
+) -> None:
     n = len(codes)
     if n == 0:
         return
-    pos = (np.arange(n, dtype=np.uint64) + np.uint64(first)) * np.uint64(bits)
+    pos = (np.arange(n, dtype=np.uint64) + np.uint64(first)) * np.uint64(stride or bits) + np.uint64(offset)
     word = pos >> np.uint64(6)
     shift = pos & np.uint64(63)
     lo = codes << shift

@@ -48,18 +48,40 @@ static inline uint64_t code_at(const char *p, int bits, Py_ssize_t i) {
     }
 }
 
-/* Checks that n codes of `bits` bits fit in the buffer, so reads below need no bounds checks. */
-static int fits(Buf *b, int bits, Py_ssize_t n, const char *what) {
+/* Code i of a possibly strided array: it starts at bit i * stride + offset (a shared row layout);
+ * stride == bits and offset == 0 is an array of its own, read by code_at. */
+static inline uint64_t code_get(const char *p, int bits, uint64_t stride, uint64_t offset, Py_ssize_t i) {
+    if (offset == 0 && stride == (uint64_t)bits) return code_at(p, bits, i);
+    uint64_t bit = (uint64_t)i * stride + offset;
+    size_t w = (size_t)(bit >> 6);
+    unsigned s = (unsigned)(bit & 63);
+    uint64_t lo, hi;
+    memcpy(&lo, p + 8 * w, 8);
+    memcpy(&hi, p + 8 * (w + 1), 8);
+    uint64_t v = lo >> s;
+    if (s) v |= hi << (64 - s);
+    return bits == 64 ? v : (v & ((1ULL << bits) - 1));
+}
+
+/* Checks that n codes of `bits` bits (at stride and offset) fit in the buffer, so reads need no
+ * bounds checks. */
+static int fits_strided(Buf *b, int bits, Py_ssize_t n, uint64_t stride, uint64_t offset, const char *what) {
     if (bits < 1 || bits > 64) { PyErr_Format(PyExc_ValueError, "%s: bits must be 1..64", what); return 0; }
     Py_ssize_t need;
-    if (bits == 8 || bits == 16 || bits == 32 || bits == 64) need = n * (bits / 8);
-    else need = (Py_ssize_t)((((uint64_t)n * bits + 63) / 64 + 1) * 8);
+    if (offset == 0 && stride == (uint64_t)bits && (bits == 8 || bits == 16 || bits == 32 || bits == 64))
+        need = n * (bits / 8);
+    else if (n == 0) need = 0;
+    else need = (Py_ssize_t)((((uint64_t)(n - 1) * stride + offset + bits + 63) / 64 + 1) * 8);
     if (n > 0 && (!b->held || b->view.len < need)) {
         PyErr_Format(PyExc_ValueError, "%s: buffer holds %zd bytes, needs %zd", what,
                      b->held ? b->view.len : 0, need);
         return 0;
     }
     return 1;
+}
+
+static int fits(Buf *b, int bits, Py_ssize_t n, const char *what) {
+    return fits_strided(b, bits, n, (uint64_t)bits, 0, what);
 }
 
 /* --- Record: the base of every record view ------------------------------------------------------ */
@@ -128,6 +150,7 @@ typedef struct {
     int kind;
     Buf codes;          /* per-ordinal codes; for K_VAR_* the end offsets with the null flag on top */
     int bits;
+    uint64_t stride, offset;  /* where code i starts: bit i * stride + offset */
     Py_ssize_t n;
     uint64_t null;      /* null code (K_VAR_*: the flag bit) */
     int64_t base;
@@ -172,7 +195,7 @@ static PyObject *field_value(Field *f, Py_ssize_t o) {
         return NULL;
     }
     const char *p = (const char *)f->codes.view.buf;
-    uint64_t c = code_at(p, f->bits, o);
+    uint64_t c = code_get(p, f->bits, f->stride, f->offset, o);
     switch (f->kind) {
     case K_INT:
         if (c == f->null) Py_RETURN_NONE;
@@ -210,7 +233,7 @@ static PyObject *field_value(Field *f, Py_ssize_t o) {
     case K_VAR_STR:
     case K_VAR_BYTES: {
         if (c & f->null) Py_RETURN_NONE;
-        uint64_t start = o ? (code_at(p, f->bits, o - 1) & (f->null - 1)) : 0;
+        uint64_t start = o ? (code_get(p, f->bits, f->stride, f->offset, o - 1) & (f->null - 1)) : 0;
         return field_text(f, f->kind == K_VAR_BYTES, start, c);
     }
     }
@@ -237,14 +260,15 @@ static int Field_set(Field *self, PyObject *obj, PyObject *value) {
 
 static PyObject *Field_new(PyTypeObject *type, PyObject *args, PyObject *kw) {
     static char *names[] = {"kind", "codes", "bits", "n", "null", "base", "ends", "ends_bits", "ends_n", "data",
-                            "target", "symbols", "lengths", NULL};
+                            "target", "symbols", "lengths", "stride", "offset", NULL};
     int kind, bits, ends_bits = 8;
     Py_ssize_t n, ends_n = 0;
     unsigned long long null;
     long long base = 0;
     PyObject *codes, *ends = Py_None, *data = Py_None, *target = Py_None, *syms = Py_None, *lens = Py_None;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "iOinK|LOinOOOO", names, &kind, &codes, &bits, &n, &null, &base,
-                                     &ends, &ends_bits, &ends_n, &data, &target, &syms, &lens))
+    unsigned long long stride = 0, offset = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "iOinK|LOinOOOOKK", names, &kind, &codes, &bits, &n, &null, &base,
+                                     &ends, &ends_bits, &ends_n, &data, &target, &syms, &lens, &stride, &offset))
         return NULL;
     if (kind < K_INT || kind > K_VAR_BYTES) {
         PyErr_SetString(PyExc_ValueError, "unknown field kind");
@@ -253,6 +277,7 @@ static PyObject *Field_new(PyTypeObject *type, PyObject *args, PyObject *kw) {
     Field *self = (Field *)type->tp_alloc(type, 0);
     if (self == NULL) return NULL;
     self->kind = kind; self->bits = bits; self->n = n; self->null = null; self->base = base;
+    self->stride = stride ? stride : (uint64_t)bits; self->offset = offset;
     self->ends_bits = ends_bits; self->ends_n = ends_n;
     if (buf_open(codes, &self->codes) < 0 || buf_open(ends, &self->ends) < 0 || buf_open(data, &self->data) < 0 ||
         buf_open(syms, &self->syms) < 0 || buf_open(lens, &self->lens) < 0)
@@ -261,7 +286,7 @@ static PyObject *Field_new(PyTypeObject *type, PyObject *args, PyObject *kw) {
         PyErr_SetString(PyExc_ValueError, "a symbol table has 255 symbols and 255 lengths");
         goto fail;
     }
-    if (!fits(&self->codes, bits, n, "codes")) goto fail;
+    if (!fits_strided(&self->codes, bits, n, self->stride, self->offset, "codes")) goto fail;
     if ((kind == K_DICT_STR || kind == K_DICT_BYTES) && !fits(&self->ends, ends_bits, ends_n, "table ends")) goto fail;
     if (kind == K_REF) {
         if (!PyCallable_Check(target)) { PyErr_SetString(PyExc_TypeError, "a reference field needs a target"); goto fail; }
@@ -315,6 +340,7 @@ typedef struct {
     PyObject_HEAD
     Buf codes;
     int bits;
+    uint64_t stride, offset;
     Py_ssize_t n;
 } Reader;
 
@@ -327,11 +353,15 @@ static PyObject *Reader_new(PyTypeObject *type, PyObject *args, PyObject *kw) {
     PyObject *codes;
     int bits;
     Py_ssize_t n;
-    if (!PyArg_ParseTuple(args, "Oin", &codes, &bits, &n)) return NULL;
+    unsigned long long stride = 0, offset = 0;
+    if (!PyArg_ParseTuple(args, "Oin|KK", &codes, &bits, &n, &stride, &offset)) return NULL;
     Reader *self = (Reader *)type->tp_alloc(type, 0);
     if (self == NULL) return NULL;
-    self->bits = bits; self->n = n;
-    if (buf_open(codes, &self->codes) < 0 || !fits(&self->codes, bits, n, "codes")) { Py_DECREF(self); return NULL; }
+    self->bits = bits; self->n = n; self->stride = stride ? stride : (uint64_t)bits; self->offset = offset;
+    if (buf_open(codes, &self->codes) < 0 || !fits_strided(&self->codes, bits, n, self->stride, offset, "codes")) {
+        Py_DECREF(self);
+        return NULL;
+    }
     return (PyObject *)self;
 }
 
@@ -340,7 +370,7 @@ static PyObject *Reader_call(Reader *self, PyObject *args, PyObject *kw) {
     Py_ssize_t i = PyNumber_AsSsize_t(PyTuple_GET_ITEM(args, 0), PyExc_OverflowError);
     if (i == -1 && PyErr_Occurred()) return NULL;
     if (i < 0 || i >= self->n) { PyErr_Format(PyExc_IndexError, "index %zd outside 0..%zd", i, self->n - 1); return NULL; }
-    return PyLong_FromUnsignedLongLong(code_at((const char *)self->codes.view.buf, self->bits, i));
+    return PyLong_FromUnsignedLongLong(code_get((const char *)self->codes.view.buf, self->bits, self->stride, self->offset, i));
 }
 
 static PyTypeObject ReaderType = {
@@ -351,7 +381,7 @@ static PyTypeObject ReaderType = {
     .tp_new = Reader_new,
     .tp_dealloc = (destructor)Reader_dealloc,
     .tp_call = (ternaryfunc)Reader_call,
-    .tp_doc = "Reader(codes, bits, n)(i) -> the i-th packed code.",
+    .tp_doc = "Reader(codes, bits, n, stride=bits, offset=0)(i) -> the i-th packed code.",
 };
 
 /* --- IntKeyProbe: primary key (one integer field) -> ordinal ----------------------------------- */
@@ -367,6 +397,7 @@ typedef struct {
     Py_ssize_t size;
     Buf keys;            /* the key field's codes */
     int bits;
+    uint64_t stride, offset;
     Py_ssize_t n;
     int64_t base;
     uint64_t null;
@@ -386,16 +417,20 @@ static PyObject *Probe_new(PyTypeObject *type, PyObject *args, PyObject *kw) {
     Py_ssize_t n, size;
     long long base;
     unsigned long long null;
-    if (!PyArg_ParseTuple(args, "OinOinLKO", &slots, &slot_bits, &size, &keys, &bits, &n, &base, &null, &view))
+    unsigned long long stride = 0, offset = 0;
+    if (!PyArg_ParseTuple(args, "OinOinLKO|KK", &slots, &slot_bits, &size, &keys, &bits, &n, &base, &null, &view,
+                          &stride, &offset))
         return NULL;
     Probe *self = (Probe *)type->tp_alloc(type, 0);
     if (self == NULL) return NULL;
     self->bits = bits; self->n = n; self->base = base; self->null = null;
     self->slot_bits = slot_bits; self->size = size;
+    self->stride = stride ? stride : (uint64_t)bits; self->offset = offset;
     self->tomb = slot_bits >= 64 ? ~0ULL : ((1ULL << slot_bits) - 1);
     Py_INCREF(view);
     self->view = view;
-    if (buf_open(slots, &self->slots) < 0 || buf_open(keys, &self->keys) < 0 || !fits(&self->keys, bits, n, "keys") ||
+    if (buf_open(slots, &self->slots) < 0 || buf_open(keys, &self->keys) < 0 ||
+        !fits_strided(&self->keys, bits, n, self->stride, self->offset, "keys") ||
         !fits(&self->slots, slot_bits, size, "slots")) {
         Py_DECREF(self);
         return NULL;
@@ -417,7 +452,7 @@ static Py_ssize_t probe_find(Probe *self, PyObject *key) {
         uint64_t s = code_at(slots, self->slot_bits, (Py_ssize_t)h);
         if (s == EMPTY) return -1;
         if (s != self->tomb && (Py_ssize_t)(s - 1) < self->n) {
-            uint64_t c = code_at(keys, self->bits, (Py_ssize_t)(s - 1));
+            uint64_t c = code_get(keys, self->bits, self->stride, self->offset, (Py_ssize_t)(s - 1));
             if (c != self->null && (long long)(c + (uint64_t)self->base) == k) return (Py_ssize_t)(s - 1);
         }
         if (++h == size) h = 0;
@@ -485,17 +520,37 @@ static PyObject *py_unpack(PyObject *self, PyObject *args) {
     PyObject *src, *dst;
     int bits;
     Py_ssize_t n;
-    if (!PyArg_ParseTuple(args, "OinO", &src, &bits, &n, &dst)) return NULL;
+    unsigned long long stride = 0, offset = 0;
+    if (!PyArg_ParseTuple(args, "OinO|KK", &src, &bits, &n, &dst, &stride, &offset)) return NULL;
+    if (!stride) stride = (uint64_t)bits;
     Buf in = {0}, out = {0};
     if (buf_open(src, &in) < 0) return NULL;
-    if (!fits(&in, bits, n, "unpack") || open_out(dst, &out) < 0) { buf_close(&in); return NULL; }
+    if (!fits_strided(&in, bits, n, stride, offset, "unpack") || open_out(dst, &out) < 0) { buf_close(&in); return NULL; }
     if (out.view.len < n * 8) {
         PyErr_SetString(PyExc_ValueError, "unpack: output too small");
     } else {
         const char *p = (const char *)in.view.buf;
         uint64_t *o = (uint64_t *)out.view.buf;
         Py_BEGIN_ALLOW_THREADS
-        for (Py_ssize_t i = 0; i < n; i++) o[i] = code_at(p, bits, i);
+        if (offset == 0 && stride == (uint64_t)bits && (bits == 8 || bits == 16 || bits == 32 || bits == 64)) {
+            for (Py_ssize_t i = 0; i < n; i++) o[i] = code_at(p, bits, i);
+        } else {
+            /* a running bit cursor: no multiply, and whole-word loads */
+            const uint64_t mask = bits == 64 ? ~0ULL : ((1ULL << bits) - 1);
+            uint64_t bit = offset;
+            for (Py_ssize_t i = 0; i < n; i++, bit += stride) {
+                size_t w = (size_t)(bit >> 6);
+                unsigned s = (unsigned)(bit & 63);
+                uint64_t lo, hi;
+                memcpy(&lo, p + 8 * w, 8);
+                uint64_t v = lo >> s;
+                if (s + (unsigned)bits > 64) {
+                    memcpy(&hi, p + 8 * (w + 1), 8);
+                    v |= hi << (64 - s);
+                }
+                o[i] = v & mask;
+            }
+        }
         Py_END_ALLOW_THREADS
     }
     buf_close(&in); buf_close(&out);
@@ -507,13 +562,15 @@ static PyObject *py_unpack(PyObject *self, PyObject *args) {
 static PyObject *py_pack(PyObject *self, PyObject *args) {
     PyObject *src, *dst;
     int bits;
-    if (!PyArg_ParseTuple(args, "OiO", &src, &bits, &dst)) return NULL;
+    unsigned long long stride = 0, offset = 0;
+    if (!PyArg_ParseTuple(args, "OiO|KK", &src, &bits, &dst, &stride, &offset)) return NULL;
+    if (!stride) stride = (uint64_t)bits;
     if (bits < 1 || bits > 64) { PyErr_SetString(PyExc_ValueError, "pack: bits must be 1..64"); return NULL; }
     Buf in = {0}, out = {0};
     if (buf_open(src, &in) < 0) return NULL;
     if (open_out(dst, &out) < 0) { buf_close(&in); return NULL; }
     Py_ssize_t n = in.view.len / 8;
-    Py_ssize_t words = (Py_ssize_t)(((uint64_t)n * bits + 63) / 64 + 1);
+    Py_ssize_t words = n ? (Py_ssize_t)((((uint64_t)(n - 1) * stride + offset + bits + 63) / 64) + 1) : 0;
     if (out.view.len < words * 8) {
         PyErr_SetString(PyExc_ValueError, "pack: output too small");
     } else {
@@ -521,9 +578,9 @@ static PyObject *py_pack(PyObject *self, PyObject *args) {
         uint64_t *w = (uint64_t *)out.view.buf;
         uint64_t mask = bits == 64 ? ~0ULL : ((1ULL << bits) - 1);
         Py_BEGIN_ALLOW_THREADS
-        for (Py_ssize_t i = 0; i < n; i++) {
+        uint64_t bit = offset;
+        for (Py_ssize_t i = 0; i < n; i++, bit += stride) {
             uint64_t v = c[i] & mask;
-            uint64_t bit = (uint64_t)i * (uint64_t)bits;
             size_t k = (size_t)(bit >> 6);
             unsigned s = (unsigned)(bit & 63);
             w[k] |= v << s;
@@ -765,8 +822,8 @@ done:
 }
 
 static PyMethodDef module_methods[] = {
-    {"unpack", py_unpack, METH_VARARGS, "unpack(words, bits, n, out)"},
-    {"pack", py_pack, METH_VARARGS, "pack(codes, bits, out)"},
+    {"unpack", py_unpack, METH_VARARGS, "unpack(words, bits, n, out, stride=bits, offset=0)"},
+    {"pack", py_pack, METH_VARARGS, "pack(codes, bits, out, stride=bits, offset=0): OR codes into zeroed words"},
     {"splice", py_splice, METH_VARARGS, "splice(old, new, starts, ends, from_new, out, itemsize) -> count"},
     {"fsst_encode", py_fsst_encode, METH_VARARGS, "fsst_encode(symbols, lengths, data, ends, tokens=False)"},
     {"fsst_decode", py_fsst_decode, METH_VARARGS, "fsst_decode(symbols, lengths, data) -> bytes"},

@@ -9,11 +9,12 @@ state and a consumer's state after the delta hold the very same arrays.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from marrow.store._columns import Column, splice
+from marrow.store._packed import Packed, pack_rows
 from marrow.store.schema import ObjectSchema
 
 
@@ -49,6 +50,14 @@ class TypeData:
     def checksum(self) -> str:
         """A hash of everything this version holds; equal states have equal checksums."""
         h = hashlib.blake2b(digest_size=16)
+        seen: set[int] = set()
+
+        def array(a: np.ndarray) -> None:  # rows shared by several fields are hashed once
+            where = a.__array_interface__["data"][0]
+            if where not in seen:
+                seen.add(where)
+                h.update(memoryview(np.ascontiguousarray(a)).cast("B"))
+
         h.update(str(self.schema).encode())
         h.update(self.capacity.to_bytes(8, "little"))
         h.update(self.populated.tobytes())
@@ -57,8 +66,9 @@ class TypeData:
             h.update(name.encode())
             for codes in (col.codes, col.values):
                 if codes is not None:
-                    h.update(f"{codes.packed.bits}:{codes.base}".encode())
-                    h.update(memoryview(np.ascontiguousarray(codes.packed.array)).cast("B"))
+                    p = codes.packed
+                    h.update(f"{p.bits}:{p.stride}:{p.offset}:{codes.base}".encode())
+                    array(p.array)
                     if codes.table is not None:
                         h.update(memoryview(np.ascontiguousarray(codes.table.ends.array)).cast("B"))
                         h.update(memoryview(codes.table.data))
@@ -66,7 +76,9 @@ class TypeData:
                             h.update(codes.table.symbols.words.tobytes())
                             h.update(codes.table.symbols.lengths.tobytes())
             if col.ends is not None:
-                h.update(memoryview(np.ascontiguousarray(col.ends.array)).cast("B"))
+                e = col.ends
+                h.update(f"{e.bits}:{e.stride}:{e.offset}".encode())
+                array(e.array)
             if col.data is not None:
                 h.update(memoryview(col.data))
             if col.symbols is not None:
@@ -113,7 +125,41 @@ def apply(old: TypeData | None, delta: TypeDelta) -> TypeData:
         )
         columns[f.name] = splice(prev, delta.patches[f.name], cap, cleared, delta.added)
     populated = np.packbits(mask, bitorder="little")
-    return TypeData(delta.schema, cap, populated, columns, int(mask.sum()))
+    return TypeData(delta.schema, cap, populated, rows(columns, cap), int(mask.sum()))
+
+
+def rows(columns: dict[str, Column], capacity: int) -> dict[str, Column]:
+    """The same columns with every per-ordinal code array moved into one array of rows.
+
+    A row holds one record's fixed-width parts — scalar codes, and the end offsets of strings and
+    collections — end to end (``stride`` = their total bits), as Hollow lays out its fixed-length
+    data: a point read of several fields then touches one or two cache lines instead of one per
+    field. Nothing is padded, so the rows cost what the separate arrays did.
+    """
+    parts: list[tuple[str, str, Packed]] = []
+    for name, col in columns.items():
+        p = col.codes.packed if col.shape == "scalar" else col.ends  # type: ignore[union-attr]
+        if p is not None and p.n == capacity:
+            parts.append((name, "codes" if col.shape == "scalar" else "ends", p))
+    if capacity == 0 or len(parts) < 2:
+        return columns
+    stride = sum(p.bits for _, _, p in parts)
+    words = np.zeros(Packed.words_for(capacity, stride, stride, 0), dtype=np.uint64)
+    offset = 0
+    placed: dict[str, Packed] = {}
+    for name, _, p in parts:
+        pack_rows(words, p.decode(), p.bits, stride, offset)
+        placed[name] = Packed(words, p.bits, capacity, stride, offset)
+        offset += p.bits
+    out = dict(columns)
+    for name, part, _ in parts:
+        col = columns[name]
+        if part == "codes":
+            assert col.codes is not None
+            out[name] = replace(col, codes=replace(col.codes, packed=placed[name]))
+        else:
+            out[name] = replace(col, ends=placed[name])
+    return out
 
 
 def _same_type(old: ObjectSchema, new: ObjectSchema, name: str) -> bool:

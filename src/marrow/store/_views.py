@@ -81,12 +81,12 @@ def code_reader(p: Packed) -> Callable[[int], int]:
     if p.aligned:
         return memoryview(p.array).__getitem__
     if ACCELERATED:
-        return _speedups.Reader(p.array, p.bits, p.n)
+        return _speedups.Reader(p.array, p.bits, p.n, p.stride, p.offset)
     words = memoryview(p.array)
-    bits, mask = p.bits, (1 << p.bits) - 1
+    stride, offset, mask = p.stride, p.offset, (1 << p.bits) - 1
 
     def read(i: int) -> int:
-        bit = i * bits
+        bit = i * stride + offset
         w = bit >> 6
         s = bit & 63
         return ((words[w] >> s) | (words[w + 1] << (64 - s))) & mask
@@ -180,6 +180,8 @@ def c_field(ftype: FieldType, col: Column, reader: TypeReader) -> Any:
             data=col.data,
             symbols=sym.words if sym else None,
             lengths=sym.lengths if sym else None,
+            stride=col.ends.stride,
+            offset=col.ends.offset,
         )
     codes = col.codes
     assert codes is not None
@@ -202,10 +204,20 @@ def c_field(ftype: FieldType, col: Column, reader: TypeReader) -> Any:
             t.data,
             symbols=sym.words if sym else None,
             lengths=sym.lengths if sym else None,
+            stride=p.stride,
+            offset=p.offset,
         )
     target = ref_target(reader, str(ftype.target)) if ftype.kind == "ref" else None
     return sp.Field(
-        getattr(sp, _C_KINDS[ftype.kind]), p.array, p.bits, p.n, p.null, codes.base, target=target
+        getattr(sp, _C_KINDS[ftype.kind]),
+        p.array,
+        p.bits,
+        p.n,
+        p.null,
+        codes.base,
+        target=target,
+        stride=p.stride,
+        offset=p.offset,
     )
 
 

@@ -63,13 +63,19 @@ class Blob:
 class _Writer:
     def __init__(self) -> None:
         self.arrays: list[np.ndarray] = []
+        self._shared: dict[int, int] = {}
 
     def section(self, arr: np.ndarray) -> int:
         self.arrays.append(np.ascontiguousarray(arr))
         return len(self.arrays) - 1
 
     def packed(self, p: Packed) -> dict[str, int]:
-        return {"bits": p.bits, "n": p.n, "s": self.section(p.array)}
+        if not p.strided:
+            return {"bits": p.bits, "n": p.n, "s": self.section(p.array)}
+        s = self._shared.get(id(p.array))  # rows shared by several fields are written once
+        if s is None:
+            s = self._shared[id(p.array)] = self.section(p.array)
+        return {"bits": p.bits, "n": p.n, "s": s, "stride": p.stride, "offset": p.offset}
 
     def codes(self, c: Codes) -> dict[str, Any]:
         out: dict[str, Any] = {"packed": self.packed(c.packed), "base": c.base}
@@ -213,14 +219,28 @@ def read_blob(buf: Any) -> Blob:
 
 def _decode(kind: str, h: dict[str, Any], buf: Any) -> Blob:
     sections = h["sections"]
+    arrays: dict[int, np.ndarray] = {}
 
     def arr(i: int) -> np.ndarray:
-        offset, nbytes, dtype = sections[i]
-        dt = np.dtype(dtype)
-        return np.frombuffer(buf, dtype=dt, count=nbytes // dt.itemsize, offset=offset)
+        """Section i as an array; one object per section, so fields sharing rows share it."""
+        a = arrays.get(i)
+        if a is None:
+            offset, nbytes, dtype = sections[i]
+            dt = np.dtype(dtype)
+            a = arrays[i] = np.frombuffer(buf, dtype=dt, count=nbytes // dt.itemsize, offset=offset)
+        return a
 
     def packed(d: dict[str, int]) -> Packed:
-        return Packed(arr(d["s"]), int(d["bits"]), int(d["n"]))
+        bits, n = int(d["bits"]), int(d["n"])
+        stride, offset = int(d.get("stride", bits)), int(d.get("offset", 0))
+        if not 1 <= bits <= 64 or n < 0 or stride < bits or offset < 0 or offset + bits > stride:
+            raise CorruptBlobError(
+                f"packed array with bits={bits}, stride={stride}, offset={offset} is malformed"
+            )
+        p = Packed(arr(d["s"]), bits, n, stride, offset)
+        if not p.fits():
+            raise CorruptBlobError(f"a packed array of {n} codes of {bits} bits does not fit its section")
+        return p
 
     def symbols(d: dict[str, int] | None) -> Symbols | None:
         if d is None:

@@ -110,7 +110,7 @@ class PrimaryKeyIndex:
             p = codes.packed
             s = self.packed
             probe = _speedups.IntKeyProbe(
-                s.array, s.bits, s.n, p.array, p.bits, p.n, codes.base, p.null, view
+                s.array, s.bits, s.n, p.array, p.bits, p.n, codes.base, p.null, view, p.stride, p.offset
             )
             self.find = probe.find  # type: ignore[method-assign]
             self.get = probe.get  # type: ignore[method-assign]
