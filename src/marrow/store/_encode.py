@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from marrow.errors import RecordError
 from marrow.store._columns import Codes, Column, Table, _ranges, ends_packed
 from marrow.store._packed import Packed, bits_for, choose_layout
 from marrow.store._strings import Symbols, train
@@ -43,7 +44,9 @@ def to_bytes(kind: str, value: Any) -> bytes:
     return value.encode() if kind == "string" else bytes(value)
 
 
-def encode_codes(ftype: FieldType, values: Sequence[Any], old: Codes | None, ids: TableIds | None) -> Codes:
+def encode_codes(
+    ftype: FieldType, values: Sequence[Any], old: Codes | None, ids: TableIds | None, where: str = "field"
+) -> Codes:
     """Encode scalar values (None is null) with an encoding that also holds every old code."""
     kind = ftype.kind
     n = len(values)
@@ -94,19 +97,32 @@ def encode_codes(ftype: FieldType, values: Sequence[Any], old: Codes | None, ids
         lo, hi = min(present, default=0), max(present, default=0)
     if old is not None and (not present or (lo >= old.base and hi <= old.base + old.packed.null - 1)):
         base, bits = old.base, old.packed.bits  # the old encoding holds every new value
-    elif old is not None:
-        base = min(lo, old.base)
-        bits = choose_layout(bits_for(max(hi, old.base + old.packed.null - 1) - base + 1))
     else:
+        if old is not None:  # the column is re-coded: widen to what it actually holds, not could hold
+            old_codes = old.packed.decode()
+            held = old_codes[old_codes != np.uint64(old.packed.null)]
+            if len(held):
+                lo = min(lo, old.base + int(held.min())) if present else old.base + int(held.min())
+                hi = max(hi, old.base + int(held.max())) if present else old.base + int(held.max())
         base = lo
-        bits = choose_layout(bits_for(hi - base + 1))
+        need = bits_for(hi - base + 1)  # + 1: the all-ones code is null
+        if need > 64:
+            raise RecordError(
+                f"{where}: values from {lo} to {hi} use every 64-bit code, leaving none for null; "
+                f"narrow the range by one value"
+            )
+        bits = choose_layout(need)
     codes = np.array(ints, dtype=np.int64).view(np.uint64) - np.uint64(base & _MASK64)
     codes[null_at] = np.uint64((1 << bits) - 1)
     return Codes(Packed.encode(codes, bits), base)
 
 
 def encode_patch(
-    ftype: FieldType, values: Sequence[Any], old: Column | None, tables: dict[str, TableIds]
+    ftype: FieldType,
+    values: Sequence[Any],
+    old: Column | None,
+    tables: dict[str, TableIds],
+    where: str = "field",
 ) -> Column:
     """A patch column with the given rows (one value per added ordinal)."""
     if ftype.is_collection:
@@ -120,15 +136,27 @@ def encode_patch(
             keys = [k for v in values if v is not None for k, _ in v]
             vals = [x for v in values if v is not None for _, x in v]
             kc = encode_codes(
-                ftype.element, keys, _part(old, "codes"), _ids(tables, "keys", ftype.element, old, "codes")
+                ftype.element,
+                keys,
+                _part(old, "codes"),
+                _ids(tables, "keys", ftype.element, old, "codes"),
+                where,
             )
             vc = encode_codes(
-                ftype.value, vals, _part(old, "values"), _ids(tables, "values", ftype.value, old, "values")
+                ftype.value,
+                vals,
+                _part(old, "values"),
+                _ids(tables, "values", ftype.value, old, "values"),
+                where,
             )
             return Column("map", codes=kc, ends=ends_packed(lengths, nulls), values=vc)
         elems = [e for v in values if v is not None for e in v]
         ec = encode_codes(
-            ftype.element, elems, _part(old, "codes"), _ids(tables, "codes", ftype.element, old, "codes")
+            ftype.element,
+            elems,
+            _part(old, "codes"),
+            _ids(tables, "codes", ftype.element, old, "codes"),
+            where,
         )
         return Column(ftype.kind, codes=ec, ends=ends_packed(lengths, nulls))
     if ftype.is_var and not _dict_mode(old, values):
@@ -142,7 +170,7 @@ def encode_patch(
             data = np.frombuffer(b"".join(raw), dtype=np.uint8).copy() if raw else np.zeros(0, np.uint8)
         return Column("var", ends=ends_packed(lengths, nulls), data=data, symbols=symbols)
     ids = _ids(tables, "codes", ftype, old, "codes") if ftype.is_var else None
-    return Column("scalar", codes=encode_codes(ftype, values, _part(old, "codes"), ids))
+    return Column("scalar", codes=encode_codes(ftype, values, _part(old, "codes"), ids, where))
 
 
 def _dict_mode(old: Column | None, values: Sequence[Any]) -> bool:

@@ -50,10 +50,10 @@ class TypeData:
     def checksum(self) -> str:
         """A hash of everything this version holds; equal states have equal checksums."""
         h = hashlib.blake2b(digest_size=16)
-        seen: set[int] = set()
+        seen: set[tuple[int, int]] = set()
 
         def array(a: np.ndarray) -> None:  # rows shared by several fields are hashed once
-            where = a.__array_interface__["data"][0]
+            where = (a.__array_interface__["data"][0], a.nbytes)  # an empty slice shares its base's address
             if where not in seen:
                 seen.add(where)
                 h.update(memoryview(np.ascontiguousarray(a)).cast("B"))

@@ -234,8 +234,11 @@ class PrimaryKeyIndex:
             s = self.packed.gather(pos[pending]).astype(np.int64)
             empty = s == _EMPTY
             real = ~empty & (s != self.tomb)
-            cand = np.where(real, s - 1, 0)
-            match = real & ((col.codes.packed.gather(cand) + base).view(np.int64) == q[pending])
+            cand = s - 1
+            match = np.zeros(len(pending), dtype=bool)
+            ri = np.flatnonzero(real)  # read keys only where a slot holds a record
+            if len(ri):
+                match[ri] = (col.codes.packed.gather(cand[ri]) + base).view(np.int64) == q[pending[ri]]
             out[pending[match]] = cand[match]
             pending = pending[~(match | empty)]
             pos[pending] = (pos[pending] + 1) % size
@@ -361,7 +364,7 @@ class HashIndex:
         i = bisect.bisect_left(self._keys, h)
         if i == len(self._keys) or self._keys[i] != h:
             return []
-        ords: list[int] = sorted(self.postings.at(i).tolist())
+        ords: list[int] = sorted(set(self.postings.at(i).tolist()))  # a list may hold a value twice
         if self.ftype.kind in ("int", "long", "ref"):
             return ords
         return [o for o in ords if self._holds(o, value)]  # hashes of other values may collide
@@ -427,7 +430,7 @@ class PrefixIndex:
         out: list[int] = []
         seen: set[int] = set()
         for t in sorted(range(lo, hi), key=lambda i: len(self._term(i))):
-            for o in self.postings.at(t).tolist():
+            for o in sorted(self.postings.at(t).tolist()):  # the same order however the index was built
                 if o not in seen:
                     seen.add(o)
                     out.append(o)

@@ -113,7 +113,9 @@ class _TypeWrite:
             tables = self.tables.setdefault(f.name, {})
             if old is None:
                 tables.clear()
-            patches[f.name] = encode_patch(f.type, [r[i] for r in rows], old, tables)
+            patches[f.name] = encode_patch(
+                f.type, [r[i] for r in rows], old, tables, f"{self.schema.name}.{f.name}"
+            )
         return TypeDelta(self.schema, capacity, removed, added, patches)
 
     def commit(self, delta: TypeDelta, data: TypeData) -> None:
@@ -322,8 +324,10 @@ class WriteState:
         backward: dict[str, TypeDelta] = {}
         for name, d in forward.items():
             old = self._types[name].data
-            state[name] = apply(old if old.capacity else None, d)
-            backward[name] = reverse(old, d) if old.capacity else _undo_new(d)
+            # A type is new only when the last state lacked it; an emptied type keeps its encodings.
+            is_new = name not in self._previous
+            state[name] = apply(None if is_new else old, d)
+            backward[name] = _undo_new(d) if is_new else reverse(old, d)
         removed_types = [name for name in self._previous if name not in self.schema]
         for name in removed_types:
             backward[name] = _restore_all(self._previous[name])
