@@ -7,6 +7,7 @@ classes are made per type per version (cheap: done once when a version is loaded
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -110,13 +111,22 @@ def value_reader(ftype: FieldType, codes: Codes, reader: TypeReader) -> Callable
     if kind == "boolean":
         return lambda i: None if (c := get(i)) == null else c == 1
     if kind in ("float", "double"):
-        floats = memoryview(codes.packed.array.view(np.float32 if kind == "float" else np.float64))
+        if codes.packed.aligned:  # an array of its own: read floats straight from it
+            floats = memoryview(codes.packed.array.view(np.float32 if kind == "float" else np.float64))
 
-        def read_float(i: int) -> Any:
-            v = floats[i]
-            return None if v != v and get(i) == null else v
+            def read_float(i: int) -> Any:
+                v = floats[i]
+                return None if v != v and get(i) == null else v
 
-        return read_float
+            return read_float
+        unpack = struct.Struct("<f" if kind == "float" else "<d").unpack
+        size = 4 if kind == "float" else 8
+
+        def read_float_bits(i: int) -> Any:  # a field of shared rows: decode its bit pattern
+            c = get(i)
+            return None if c == null else unpack(c.to_bytes(size, "little"))[0]
+
+        return read_float_bits
     if kind in ("string", "bytes"):
         assert codes.table is not None
         text = _table_reader(kind, codes)
