@@ -1,0 +1,99 @@
+"""Where blobs and announcements live: the small protocols a producer and its consumers share.
+
+A producer *publishes* each version's snapshot, delta and reverse delta to a blob store, then
+*announces* the version. Consumers *watch* the announcement and *retrieve* the blobs that take them
+there. Each protocol has one to three methods; implementations exist in memory (for tests and one
+process), on the filesystem (the embedded default) and on existing engines (NATS JetStream, S3).
+
+Invariants every implementation keeps:
+
+* publishing is atomic: a retriever sees a blob whole or not at all, never half-written;
+* a blob, once published under a :class:`BlobRef`, never changes (republishing the same bytes is a
+  no-op; other bytes under the same ref are an error);
+* an announcement names a version whose blobs were all published before it.
+"""
+
+from __future__ import annotations
+
+import mmap
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+Kind = Literal["snapshot", "delta", "reverse"]
+Buffer = bytes | bytearray | memoryview | mmap.mmap  #: blob bytes; a filesystem store may hand out an mmap
+
+
+@dataclass(frozen=True, order=True)
+class BlobRef:
+    """Names one blob: a snapshot *of* ``version``, or a (reverse) delta *from* ``origin`` to ``version``."""
+
+    kind: Kind
+    version: int
+    origin: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("snapshot", "delta", "reverse"):
+            raise ValueError(f"blob kind must be snapshot, delta or reverse, not {self.kind!r}")
+        if (self.kind == "snapshot") != (self.origin is None):
+            raise ValueError("a snapshot has no origin; a delta or reverse delta has one")
+
+    @property
+    def name(self) -> str:
+        """A file- and key-safe name: ``snapshot-7``, ``delta-6-7``, ``reverse-7-6``."""
+        if self.kind == "snapshot":
+            return f"snapshot-{self.version}"
+        return f"{self.kind}-{self.origin}-{self.version}"
+
+    @classmethod
+    def parse(cls, name: str) -> BlobRef:
+        """The inverse of :attr:`name`; raises ValueError for anything else."""
+        parts = name.split("-")
+        try:
+            if parts[0] == "snapshot" and len(parts) == 2:
+                return cls("snapshot", int(parts[1]))
+            if parts[0] in ("delta", "reverse") and len(parts) == 3:
+                return cls(parts[0], int(parts[2]), int(parts[1]))  # type: ignore[arg-type]
+        except ValueError:
+            pass
+        raise ValueError(f"{name!r} does not name a blob (snapshot-V, delta-A-B or reverse-B-A)")
+
+
+class Publisher(Protocol):
+    def publish(self, ref: BlobRef, data: Buffer) -> None:
+        """Store a blob atomically. Raises MarrowError when the store is unreachable."""
+
+
+class BlobRetriever(Protocol):
+    def retrieve_snapshot(self, version: int) -> tuple[BlobRef, Buffer] | None:
+        """The newest snapshot at or before ``version``, or None."""
+
+    def retrieve_delta(self, origin: int) -> tuple[BlobRef, Buffer] | None:
+        """The delta that starts at version ``origin``, or None."""
+
+    def retrieve_reverse_delta(self, origin: int) -> tuple[BlobRef, Buffer] | None:
+        """The reverse delta that starts at version ``origin`` (and leads back), or None."""
+
+
+class BlobStore(Publisher, BlobRetriever, Protocol):
+    """A publisher and retriever in one, which also lists and removes blobs (for cleanup)."""
+
+    def refs(self) -> list[BlobRef]:
+        """Every blob stored, sorted."""
+
+    def remove(self, ref: BlobRef) -> None:
+        """Delete one blob; removing a missing blob is not an error."""
+
+
+class Announcer(Protocol):
+    def announce(self, version: int) -> None:
+        """Make ``version`` the one consumers should be on."""
+
+
+class AnnouncementWatcher(Protocol):
+    def latest(self) -> int | None:
+        """The announced version, or None before the first announcement."""
+
+    def subscribe(self, callback: Callable[[int], None]) -> Callable[[], None]:
+        """Call ``callback(version)`` on each new announcement (from another thread); returns a
+        function that unsubscribes."""
