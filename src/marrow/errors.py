@@ -8,6 +8,8 @@
     │   ├── CorruptBlobError        truncated, checksum mismatch, malformed header
     │   ├── BlobVersionError        written in a format version this code does not read
     │   └── StateMismatchError      a delta made for another state than the one in memory
+    ├── CycleError                  a producer cycle failed; nothing was published or announced
+    ├── RefreshError                a consumer could not reach a version; it keeps the one it has
     └── NotFoundError               a type, field or index that does not exist
 
 Every message says what was wrong and, where it helps, what to do about it.
@@ -46,6 +48,14 @@ class BlobVersionError(BlobError):
 
 class StateMismatchError(BlobError):
     """A delta applies to another state than the one in memory."""
+
+
+class CycleError(MarrowError):
+    """A producer cycle failed (validation, integrity check, publishing); it was rolled back."""
+
+
+class RefreshError(MarrowError):
+    """A consumer could not move to a version; it keeps serving the version it has."""
 
 
 class NotFoundError(MarrowError, KeyError):

@@ -133,8 +133,14 @@ class WriteState:
     """Collects the records of the next version; :meth:`commit` encodes it."""
 
     def __init__(
-        self, schema: Schema, previous: Mapping[str, TypeData] | None = None, tag: str | None = None
+        self,
+        schema: Schema,
+        previous: Mapping[str, TypeData] | None = None,
+        tag: str | None = None,
+        version: int | None = None,
     ):
+        """``previous``, ``tag`` and ``version`` describe the last committed state when resuming
+        from one (a restarted producer); the first cycle is then a delta from it."""
         self.schema = schema
         self._class_types: dict[type, str] = {}
         self._types: dict[str, _TypeWrite] = {}
@@ -151,7 +157,7 @@ class WriteState:
         self._previous = dict(previous)
         self._previous_schema = Schema(d.schema for d in previous.values()) if previous else None
         self.tag: str | None = tag if previous else None
-        self._previous_version: int | None = None
+        self._previous_version: int | None = version if previous else None
         self._previous_meta: dict[str, Any] = {}
         self._start_cycle()
 
@@ -210,6 +216,18 @@ class WriteState:
         if not tw.key_index:
             raise SchemaError(f"type {type} has no primary key; records without one cannot be deleted by key")
         return tw.remove_key(key if isinstance(key, tuple) else (key,))
+
+    def type_of(self, record: Any) -> str:
+        """The type name a record is written as (its class name, or ``__type_name__``)."""
+        return self._type_of(record)
+
+    def key_of(self, record: Any, type: str) -> tuple[Any, ...]:
+        """The primary key of a record of ``type``, as a tuple of its key fields' values."""
+        tw = self._types[type]
+        if not tw.key_index:
+            raise SchemaError(f"type {type} has no primary key")
+        get = record.get if isinstance(record, Mapping) else lambda k: getattr(record, k, None)
+        return tuple(get(k) for k in tw.schema.primary_key)
 
     def _type_of(self, record: Any) -> str:
         cls = record.__class__
@@ -316,8 +334,19 @@ class WriteState:
     def commit(self, version: int | None = None, meta: dict[str, Any] | None = None) -> Cycle:
         """Encode this cycle's records as the next state and start a new, empty cycle.
 
-        The returned :class:`Cycle` makes the snapshot, delta and reverse delta blobs. Types the
-        schema no longer has are removed by the delta and restored by the reverse delta.
+        The same as :meth:`prepare` then :meth:`accept`. Types the schema no longer has are removed
+        by the delta and restored by the reverse delta.
+        """
+        cycle = self.prepare(version, meta)
+        self.accept(cycle)
+        return cycle
+
+    def prepare(self, version: int | None = None, meta: dict[str, Any] | None = None) -> Cycle:
+        """Encode this cycle's records as the next state without moving on to it.
+
+        Follow with :meth:`accept` to make it the last committed state, or :meth:`rollback` to
+        forget the cycle (a producer validates in between). Nothing here changes what was
+        committed before.
         """
         forward = {name: tw.delta() for name, tw in self._types.items()}
         state: dict[str, TypeData] = {}
@@ -331,9 +360,7 @@ class WriteState:
         removed_types = [name for name in self._previous if name not in self.schema]
         for name in removed_types:
             backward[name] = _restore_all(self._previous[name])
-        for name, tw in self._types.items():
-            tw.commit(forward[name], state[name])
-        cycle = Cycle(
+        return Cycle(
             schema=self.schema,
             previous_schema=self._previous_schema,
             origin=self.tag,
@@ -347,15 +374,21 @@ class WriteState:
             removed_types=removed_types,
             meta=dict(meta or {}),
         )
+
+    def accept(self, cycle: Cycle) -> None:
+        """Make a prepared cycle the last committed state and start a new, empty cycle."""
+        if cycle.origin != self.tag:
+            raise ValueError("this cycle was not prepared from the state last committed here")
+        for name, tw in self._types.items():
+            tw.commit(cycle.forward[name], cycle.state[name])
         self.tag = cycle.destination
-        self._previous_version, self._previous_meta = version, cycle.meta
-        self._previous = dict(state)
+        self._previous_version, self._previous_meta = cycle.version, cycle.meta
+        self._previous = dict(cycle.state)
         self._previous_schema = self.schema
         self._start_cycle()
-        return cycle
 
     def rollback(self) -> None:
-        """Forget this cycle's records; the next cycle starts again from the last commit."""
+        """Forget this cycle's records (prepared or not); the next cycle starts from the last commit."""
         for tw in self._types.values():
             tw.tables.clear()  # ids handed out this cycle are void
         self._start_cycle()

@@ -1,0 +1,279 @@
+"""The consumer: holds one version of a dataset in memory and follows the producer's announcements.
+
+Lifecycle::
+
+    consumer = Consumer(store, watcher)      # nothing loaded yet
+    consumer.refresh()                       # load the announced version (nearest snapshot + deltas)
+    consumer.start()                         # from now on, refresh in the background on announcements
+    consumer.state["Title"].get(42)          # reads always see one whole version
+    consumer.pin(7)                          # stay on version 7 (reverse deltas or a snapshot)
+    consumer.unpin()                         # follow announcements again
+    consumer.close()
+
+Invariants: :attr:`Consumer.state` is replaced in one assignment after a new version is complete, so
+a reader holding the old state keeps reading it, whole, while a refresh is applied. A failed refresh
+(missing or corrupt blob, unreachable store) keeps the current version; in the background it is
+retried with exponential backoff until it succeeds or a newer version is announced.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from marrow.errors import MarrowError, RefreshError
+from marrow.store.blobstore import AnnouncementWatcher, BlobRetriever
+from marrow.store.read import ReadState
+
+log = logging.getLogger("marrow.store.consumer")
+
+RefreshListener = Callable[[ReadState | None, ReadState], None]  #: (previous, current) after each refresh
+
+
+@dataclass
+class ConsumerMetrics:
+    """What a consumer has done: version, refresh durations, failures."""
+
+    version: int | None = None
+    refreshes: int = 0
+    failures: int = 0
+    last_error: str | None = None
+    durations: deque[float] = field(default_factory=lambda: deque(maxlen=100))
+    snapshots_loaded: int = 0
+    deltas_applied: int = 0
+
+    def as_dict(self, state: ReadState | None) -> dict[str, Any]:
+        return {
+            "version": self.version,
+            "refreshes": self.refreshes,
+            "failures": self.failures,
+            "last_error": self.last_error,
+            "last_refresh_s": self.durations[-1] if self.durations else None,
+            "max_refresh_s": max(self.durations) if self.durations else None,
+            "snapshots_loaded": self.snapshots_loaded,
+            "deltas_applied": self.deltas_applied,
+            "bytes_per_type": {n: m["data_bytes"] + m["index_bytes"] for n, m in state.memory().items()}
+            if state is not None
+            else {},
+        }
+
+
+def load_version(retriever: BlobRetriever, version: int, max_chain: int = 1_000_000) -> ReadState:
+    """A state of ``version`` from the nearest snapshot at or before it, then deltas forward."""
+    return _load(retriever, version, max_chain)[0]
+
+
+def _load(retriever: BlobRetriever, version: int, max_chain: int) -> tuple[ReadState, int]:
+    found = retriever.retrieve_snapshot(version)
+    if found is None:
+        raise RefreshError(f"no snapshot at or before version {version} in the blob store")
+    state = ReadState.from_snapshot(found[1])
+    reached = _walk(retriever, state, version, max_chain)
+    if reached is None:
+        raise RefreshError(f"no chain of deltas leads from version {state.version} to {version}")
+    return reached
+
+
+def _walk(
+    retriever: BlobRetriever, state: ReadState, target: int, max_chain: int
+) -> tuple[ReadState, int] | None:
+    """Follow deltas (or reverse deltas, to go back) from ``state`` to ``target``: the state reached
+    and the deltas applied, or None when the chain breaks, overshoots or runs longer than ``max_chain``."""
+    steps = 0
+    forward = state.version is None or target >= state.version
+    while state.version != target:
+        current = state.version
+        if current is None or steps >= max_chain or (current > target if forward else current < target):
+            return None
+        found = retriever.retrieve_delta(current) if forward else retriever.retrieve_reverse_delta(current)
+        if found is None or (found[0].version > target if forward else found[0].version < target):
+            return None
+        state = state.apply_delta(found[1])
+        steps += 1
+    return state, steps
+
+
+class Consumer:
+    """Holds the current version of one dataset and moves it to announced (or pinned) versions."""
+
+    def __init__(
+        self,
+        retriever: BlobRetriever,
+        watcher: AnnouncementWatcher | None = None,
+        *,
+        max_delta_chain: int = 32,
+        listeners: Sequence[RefreshListener] = (),
+        min_backoff: float = 0.05,
+        max_backoff: float = 5.0,
+    ):
+        self.retriever = retriever
+        self.watcher = watcher
+        self.max_delta_chain = max_delta_chain
+        self.listeners = list(listeners)
+        self.min_backoff, self.max_backoff = min_backoff, max_backoff
+        self.metrics = ConsumerMetrics()
+        self.pinned: int | None = None
+        self._state: ReadState | None = None
+        self._lock = threading.Lock()  # one refresh at a time
+        self._wanted: int | None = None
+        self._wake = threading.Condition()
+        self._thread: threading.Thread | None = None
+        self._unsubscribe: Callable[[], None] | None = None
+        self._closed = False
+
+    @property
+    def state(self) -> ReadState:
+        """The current version. Hold on to it for a consistent series of reads."""
+        state = self._state
+        if state is None:
+            raise RefreshError("nothing loaded yet: call refresh() (or start()) first")
+        return state
+
+    @property
+    def version(self) -> int | None:
+        return self._state.version if self._state is not None else None
+
+    def refresh(self, version: int | None = None) -> ReadState:
+        """Move to ``version`` (default: the pinned version, else the announced one) and return it.
+
+        Deltas are followed when a chain of at most ``max_delta_chain`` leads there, forward or
+        backward; otherwise the nearest snapshot is loaded. On failure the current version stays and
+        :class:`~marrow.errors.RefreshError` says why.
+        """
+        target = (
+            version if version is not None else self.pinned if self.pinned is not None else self._announced()
+        )
+        with self._lock:
+            previous = self._state
+            if previous is not None and previous.version == target:
+                return previous
+            started = time.perf_counter()
+            try:
+                state = self._reach(previous, target)
+            except (MarrowError, OSError) as e:  # a blob store that is down raises OSError
+                self.metrics.failures += 1
+                self.metrics.last_error = str(e)
+                log.warning("refresh to version %s failed, keeping %s: %s", target, self.version, e)
+                if isinstance(e, RefreshError):
+                    raise
+                raise RefreshError(f"refresh to version {target} failed, keeping {self.version}: {e}") from e
+            self._state = state  # one assignment: readers see the old or the new version, whole
+            self.metrics.version = state.version
+            self.metrics.refreshes += 1
+            self.metrics.last_error = None
+            self.metrics.durations.append(time.perf_counter() - started)
+        for listener in self.listeners:
+            try:
+                listener(previous, state)
+            except Exception:  # a listener's failure must not undo the refresh
+                log.exception("refresh listener %r failed", listener)
+        return state
+
+    def _announced(self) -> int:
+        latest = self.watcher.latest() if self.watcher is not None else None
+        if latest is None:
+            raise RefreshError("no version announced yet")
+        return latest
+
+    def _reach(self, current: ReadState | None, target: int) -> ReadState:
+        reached = None
+        if current is not None and current.version is not None:
+            reached = _walk(self.retriever, current, target, self.max_delta_chain)
+        if reached is None:  # no state yet, or no short chain of deltas: the nearest snapshot
+            reached = _load(self.retriever, target, self.max_delta_chain)
+            self.metrics.snapshots_loaded += 1
+        state, steps = reached
+        self.metrics.deltas_applied += steps
+        return state
+
+    # --- pinning --------------------------------------------------------------------------------
+
+    def pin(self, version: int) -> ReadState:
+        """Stay on ``version`` whatever is announced, until :meth:`unpin`."""
+        state = self.refresh(version)
+        self.pinned = version
+        return state
+
+    def unpin(self) -> ReadState | None:
+        """Follow announcements again; moves to the announced version now if there is one."""
+        self.pinned = None
+        if self.watcher is None or self.watcher.latest() is None:
+            return self._state
+        return self.refresh()
+
+    # --- background refresh ---------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Refresh now if a version is announced, then on every announcement, in a daemon thread."""
+        if self.watcher is None:
+            raise RefreshError("a consumer without an announcement watcher cannot follow announcements")
+        if self._thread is not None:
+            return
+        self._thread = threading.Thread(target=self._run, name="marrow-consumer", daemon=True)
+        self._thread.start()
+        self._unsubscribe = self.watcher.subscribe(self._announce)
+        latest = self.watcher.latest()
+        if latest is not None:
+            self._announce(latest)
+
+    def _announce(self, version: int) -> None:
+        with self._wake:
+            if self._wanted is None or version > self._wanted:
+                self._wanted = version
+            self._wake.notify()
+
+    def _run(self) -> None:
+        backoff = self.min_backoff
+        while True:
+            with self._wake:
+                while not self._closed and (self._wanted is None or self._settled()):
+                    self._wake.wait()
+                if self._closed:
+                    return
+                target = self._wanted
+            try:
+                self.refresh(self.pinned if self.pinned is not None else target)
+                backoff = self.min_backoff
+            except MarrowError:
+                with self._wake:  # wait, unless a newer version is announced meanwhile
+                    self._wake.wait(backoff)
+                backoff = min(backoff * 2, self.max_backoff)
+            except Exception:
+                log.exception("unexpected error in the consumer's refresh thread")
+                time.sleep(backoff)
+
+    def _settled(self) -> bool:
+        goal = self.pinned if self.pinned is not None else self._wanted
+        return goal is None or self.version == goal
+
+    def wait_for(self, version: int, timeout: float = 10.0) -> ReadState:
+        """Block until the consumer is on ``version`` (or newer), or raise RefreshError."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            state = self._state
+            if state is not None and state.version is not None and state.version >= version:
+                return state
+            time.sleep(0.002)
+        raise RefreshError(f"version {version} not reached within {timeout} s (at {self.version})")
+
+    def close(self) -> None:
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+        with self._wake:
+            self._closed = True
+            self._wake.notify_all()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def __enter__(self) -> Consumer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,239 @@
+"""The producer: runs cycles that turn a dataset into published, announced versions.
+
+Lifecycle of one cycle (:meth:`Producer.run_cycle` or :meth:`Producer.run_incremental`)::
+
+    populate  →  prepare the next state  →  no change? stop, publish nothing
+              →  integrity check: previous + delta == snapshot, snapshot + reverse delta == previous
+              →  validators (record counts, user checks)
+              →  publish snapshot, delta, reverse delta  →  announce  →  accept  →  clean up
+
+Any failure before the announcement rolls the cycle back: the producer stays on its last version,
+nothing is announced, and :class:`~marrow.errors.CycleError` says why. Versions are minted
+monotonically, one per attempt, so blobs of a failed attempt never collide with a later one.
+A restarted producer calls :meth:`Producer.restore` to resume from the announced version, so its
+next cycle is a delta that consumers can follow.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from marrow.errors import CycleError, MarrowError
+from marrow.store.blobstore import Announcer, BlobRef, BlobRetriever, Publisher
+from marrow.store.read import ReadState
+from marrow.store.schema import Schema
+from marrow.store.write import Cycle, WriteState
+
+log = logging.getLogger("marrow.store.producer")
+
+
+class Validator(Protocol):
+    def __call__(self, new: ReadState, previous: ReadState | None) -> None:
+        """Raise :class:`~marrow.errors.CycleError` (or any MarrowError) to refuse ``new``."""
+
+
+@dataclass(frozen=True)
+class RecordCountChange:
+    """Refuse a version whose record count of ``type`` moved by more than a share of the last one."""
+
+    type: str
+    max_increase: float = 1.0
+    max_decrease: float = 0.2
+
+    def __call__(self, new: ReadState, previous: ReadState | None) -> None:
+        if previous is None or self.type not in previous or self.type not in new:
+            return
+        before, after = len(previous[self.type]), len(new[self.type])
+        if before == 0:
+            return
+        change = (after - before) / before
+        if change > self.max_increase or -change > self.max_decrease:
+            raise CycleError(
+                f"{self.type}: record count changes from {before:,} to {after:,} ({change:+.0%}); "
+                f"allowed is +{self.max_increase:.0%} / -{self.max_decrease:.0%}"
+            )
+
+
+@dataclass(frozen=True)
+class MinimumCount:
+    """Refuse a version with fewer than ``minimum`` records of ``type``."""
+
+    type: str
+    minimum: int
+
+    def __call__(self, new: ReadState, previous: ReadState | None) -> None:
+        count = len(new[self.type]) if self.type in new else 0
+        if count < self.minimum:
+            raise CycleError(f"{self.type}: {count:,} records, fewer than the minimum {self.minimum:,}")
+
+
+class Incremental:
+    """The changes of an incremental cycle: records added or replaced by primary key, or deleted."""
+
+    def __init__(self, write: WriteState):
+        self._write = write
+
+    def add_or_modify(self, record: Any, type: str | None = None) -> None:
+        """Add ``record``, replacing the record that has its primary key, if any."""
+        name = type or self._write.type_of(record)
+        key = self._write.key_of(record, name)
+        self._write.delete(name, key)
+        self._write.add(record, name)
+
+    def delete(self, type: str, key: Any) -> bool:
+        """Remove the record of ``type`` with this primary key; False when there is none."""
+        return self._write.delete(type, key)
+
+
+@dataclass
+class CycleReport:
+    """What a successful cycle did."""
+
+    version: int
+    published: list[BlobRef]
+    seconds: float
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+class Producer:
+    """Runs cycles for one dataset and publishes them; the single active writer of its blob store."""
+
+    def __init__(
+        self,
+        schema: Schema,
+        store: Publisher,
+        announcer: Announcer,
+        *,
+        validators: Sequence[Validator] = (),
+        keep_snapshots: int = 5,
+        integrity_check: bool = True,
+    ):
+        self.schema = schema
+        self.store = store
+        self.announcer = announcer
+        self.validators = list(validators)
+        self.keep_snapshots = keep_snapshots
+        self.integrity_check = integrity_check
+        self._write = WriteState(schema)
+        self.state: ReadState | None = None  # the last announced version
+        self._last_minted = 0
+
+    # --- restoring ------------------------------------------------------------------------------
+
+    def restore(self, retriever: BlobRetriever, version: int) -> ReadState:
+        """Resume from an announced ``version`` (after a restart), so the next cycle is a delta."""
+        from marrow.store.consumer import load_version
+
+        state = load_version(retriever, version)
+        self._write = WriteState(self.schema, previous=state.types, tag=state.tag, version=state.version)
+        self.state = state
+        self._last_minted = max(self._last_minted, version)
+        return state
+
+    # --- cycles ---------------------------------------------------------------------------------
+
+    def run_cycle(self, populate: Callable[[WriteState], None]) -> CycleReport | None:
+        """A full cycle: ``populate`` adds every record of the next version. Data from earlier
+        cycles is not carried over. Returns None when nothing changed (nothing is published)."""
+        return self._cycle(populate)
+
+    def run_incremental(self, changes: Callable[[Incremental], None]) -> CycleReport | None:
+        """An incremental cycle: the last version's records, changed by ``changes``."""
+
+        def populate(write: WriteState) -> None:
+            write.keep_previous()
+            changes(Incremental(write))
+
+        return self._cycle(populate)
+
+    def _cycle(self, populate: Callable[[WriteState], None]) -> CycleReport | None:
+        started = time.perf_counter()
+        version = self._mint()
+        try:
+            populate(self._write)
+            cycle = self._write.prepare(version=version)
+        except MarrowError:
+            self._write.rollback()
+            raise
+        except Exception as e:
+            self._write.rollback()
+            raise CycleError(f"cycle {version}: populating failed: {e!r}") from e
+        if not cycle.has_changes:
+            self._write.rollback()
+            log.info("cycle %s: no change, nothing published", version)
+            return None
+        try:
+            new = ReadState(cycle.schema, cycle.state, cycle.destination, cycle.version, cycle.meta)
+            blobs = self._blobs(cycle)
+            if self.integrity_check:
+                self._check_integrity(new, blobs)
+            for validate in self.validators:
+                validate(new, self.state)
+            published = []
+            for ref, data in blobs:
+                self.store.publish(ref, data)
+                published.append(ref)
+            self.announcer.announce(version)
+        except MarrowError as e:
+            self._write.rollback()
+            log.warning("cycle %s rolled back: %s", version, e)
+            raise e if isinstance(e, CycleError) else CycleError(f"cycle {version} rolled back: {e}") from e
+        except OSError as e:
+            self._write.rollback()
+            raise CycleError(f"cycle {version} rolled back: {e}") from e
+        self._write.accept(cycle)
+        self.state = new
+        self._clean_up()
+        counts = {name: len(new[name]) for name in new}
+        return CycleReport(version, published, time.perf_counter() - started, counts)
+
+    def _mint(self) -> int:
+        """The next version: above every version announced or attempted, one per attempt."""
+        self._last_minted += 1
+        return self._last_minted
+
+    def _blobs(self, cycle: Cycle) -> list[tuple[BlobRef, bytes]]:
+        version = int(cycle.version)  # type: ignore[arg-type]
+        out = [(BlobRef("snapshot", version), cycle.snapshot())]
+        if self.state is not None:
+            previous = int(self.state.version)  # type: ignore[arg-type]
+            delta, back = cycle.delta(), cycle.reverse_delta()
+            assert delta is not None and back is not None
+            out.append((BlobRef("delta", version, previous), delta))
+            out.append((BlobRef("reverse", previous, version), back))
+        return out
+
+    def _check_integrity(self, new: ReadState, blobs: list[tuple[BlobRef, bytes]]) -> None:
+        """The snapshot, and the previous state plus the delta, must hold the same state; the
+        reverse delta must lead back to the previous state."""
+        by_kind = {ref.kind: data for ref, data in blobs}
+        expected = new.checksum()
+        if ReadState.from_snapshot(by_kind["snapshot"]).checksum() != expected:
+            raise CycleError("integrity check: the snapshot does not hold the new state")
+        if self.state is not None:
+            if self.state.apply_delta(by_kind["delta"]).checksum() != expected:
+                raise CycleError("integrity check: previous state + delta differs from the snapshot")
+            if new.apply_delta(by_kind["reverse"]).checksum() != self.state.checksum():
+                raise CycleError("integrity check: the reverse delta does not lead back")
+
+    def _clean_up(self) -> None:
+        """Keep the newest ``keep_snapshots`` snapshots, and the deltas from the oldest of them on."""
+        store = self.store
+        if not (hasattr(store, "refs") and hasattr(store, "remove")):  # a bare Publisher cannot clean up
+            return
+        refs = store.refs()
+        snapshots = sorted(r.version for r in refs if r.kind == "snapshot")
+        if len(snapshots) <= self.keep_snapshots:
+            return
+        oldest_kept = snapshots[-self.keep_snapshots]
+        for ref in refs:
+            low = ref.version if ref.kind == "snapshot" else min(ref.version, ref.origin or 0)
+            if low < oldest_kept:
+                try:
+                    store.remove(ref)
+                except (MarrowError, OSError) as e:  # cleanup may fail; the next cycle tries again
+                    log.warning("could not remove %s: %s", ref.name, e)

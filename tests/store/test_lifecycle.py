@@ -1,0 +1,299 @@
+"""Producer cycles and consumers following them, over the in-memory blob store and announcer."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from marrow.errors import CycleError, RefreshError
+from marrow.store import Schema
+from marrow.store.blobstore import BlobRef, Buffer
+from marrow.store.consumer import Consumer
+from marrow.store.memory import InMemoryAnnouncer, InMemoryBlobStore
+from marrow.store.producer import MinimumCount, Producer, RecordCountChange
+
+
+@dataclass(frozen=True)
+class Show:
+    __primary_key__ = "id"
+    id: int
+    name: str
+    seasons: int
+
+
+SCHEMA = Schema.from_classes(Show)
+
+
+def shows(n: int, tag: str = "") -> list[Show]:
+    return [Show(i, f"Show {i}{tag}", i % 7) for i in range(n)]
+
+
+def populate(records: list[Show]) -> Any:
+    return lambda w: w.add_all(records)
+
+
+@pytest.fixture
+def world() -> tuple[InMemoryBlobStore, InMemoryAnnouncer, Producer]:
+    store, announcer = InMemoryBlobStore(), InMemoryAnnouncer()
+    return store, announcer, Producer(SCHEMA, store, announcer)
+
+
+def names(consumer: Consumer) -> dict[int, str]:
+    return {v.id: v.name for v in consumer.state["Show"]}
+
+
+def test_cycles_publish_snapshot_delta_and_reverse_then_announce(world: Any) -> None:
+    store, announcer, producer = world
+    first = producer.run_cycle(populate(shows(10)))
+    assert first is not None and announcer.latest() == first.version
+    assert store.refs() == [BlobRef("snapshot", first.version)]
+    second = producer.run_cycle(populate(shows(12)))
+    assert second is not None and second.version > first.version
+    assert set(store.refs()) == {
+        BlobRef("snapshot", first.version),
+        BlobRef("snapshot", second.version),
+        BlobRef("delta", second.version, first.version),
+        BlobRef("reverse", first.version, second.version),
+    }
+    assert second.counts == {"Show": 12}
+
+
+def test_a_cycle_with_no_change_publishes_nothing(world: Any) -> None:
+    store, announcer, producer = world
+    first = producer.run_cycle(populate(shows(5)))
+    before = store.refs()
+    assert producer.run_cycle(populate(shows(5))) is None
+    assert store.refs() == before and announcer.latest() == first.version
+
+
+def test_incremental_cycle_adds_modifies_and_deletes_by_key(world: Any) -> None:
+    store, announcer, producer = world
+    producer.run_cycle(populate(shows(5)))
+
+    def changes(inc: Any) -> None:
+        inc.add_or_modify(Show(1, "Renamed", 9))
+        inc.add_or_modify(Show(99, "New", 1))
+        assert inc.delete("Show", 2)
+        assert not inc.delete("Show", 1234)
+
+    report = producer.run_incremental(changes)
+    consumer = Consumer(store, announcer)
+    consumer.refresh()
+    assert report is not None and consumer.version == report.version
+    assert names(consumer) == {0: "Show 0", 1: "Renamed", 3: "Show 3", 4: "Show 4", 99: "New"}
+
+
+def test_a_failed_validator_rolls_back_and_announces_nothing(world: Any) -> None:
+    store, announcer, _ = world
+    producer = Producer(SCHEMA, store, announcer, validators=[RecordCountChange("Show", max_decrease=0.5)])
+    first = producer.run_cycle(populate(shows(10)))
+    refs = store.refs()
+    with pytest.raises(CycleError, match="record count changes from 10 to 2"):
+        producer.run_cycle(populate(shows(2)))
+    assert store.refs() == refs and announcer.latest() == first.version
+    # the producer is still on version 1: the next good cycle is a delta from it
+    third = producer.run_cycle(populate(shows(8)))
+    assert third is not None
+    assert BlobRef("delta", third.version, first.version) in store.refs()
+
+
+def test_minimum_count_validator(world: Any) -> None:
+    store, announcer, _ = world
+    producer = Producer(SCHEMA, store, announcer, validators=[MinimumCount("Show", 3)])
+    with pytest.raises(CycleError, match="fewer than the minimum 3"):
+        producer.run_cycle(populate(shows(2)))
+    assert announcer.latest() is None and store.refs() == []
+
+
+def test_populate_errors_roll_back(world: Any) -> None:
+    producer = world[2]
+    producer.run_cycle(populate(shows(3)))
+
+    def broken(w: Any) -> None:
+        w.add(Show(1, "x", 1))
+        raise ValueError("source unavailable")
+
+    with pytest.raises(CycleError, match="source unavailable"):
+        producer.run_cycle(broken)
+    assert producer.run_cycle(populate(shows(3))) is None  # nothing half-added survived
+
+
+class FailingStore(InMemoryBlobStore):
+    """Fails to publish deltas while ``down`` is set (a store outage in mid-publish)."""
+
+    down = False
+
+    def publish(self, ref: BlobRef, data: Buffer) -> None:
+        if self.down and ref.kind != "snapshot":
+            raise OSError("blob store unreachable")
+        super().publish(ref, data)
+
+
+def test_publish_failure_midway_rolls_back_and_the_next_cycle_recovers() -> None:
+    store, announcer = FailingStore(), InMemoryAnnouncer()
+    producer = Producer(SCHEMA, store, announcer)
+    first = producer.run_cycle(populate(shows(4)))
+    store.down = True
+    with pytest.raises(CycleError, match="unreachable"):
+        producer.run_cycle(populate(shows(6)))
+    assert announcer.latest() == first.version
+    store.down = False
+    again = producer.run_cycle(populate(shows(6)))
+    assert again is not None and again.version > first.version + 1  # a fresh version per attempt
+    consumer = Consumer(store, announcer)
+    consumer.refresh(first.version)
+    assert consumer.refresh().version == again.version and len(consumer.state["Show"]) == 6
+
+
+def test_restarted_producer_resumes_so_the_next_cycle_is_a_delta(world: Any) -> None:
+    store, announcer, producer = world
+    producer.run_cycle(populate(shows(5)))
+    v2 = producer.run_cycle(populate(shows(6)))
+    consumer = Consumer(store, announcer)
+    consumer.refresh()
+    restarted = Producer(SCHEMA, store, announcer)
+    restarted.restore(store, announcer.latest())
+    v3 = restarted.run_cycle(populate(shows(7)))
+    assert v3 is not None and v3.version > v2.version
+    assert BlobRef("delta", v3.version, v2.version) in store.refs()
+    consumer.refresh()
+    assert consumer.metrics.snapshots_loaded == 1 and consumer.metrics.deltas_applied == 1
+    assert len(consumer.state["Show"]) == 7
+
+
+def test_cleanup_keeps_the_last_snapshots(world: Any) -> None:
+    store, announcer, _ = world
+    producer = Producer(SCHEMA, store, announcer, keep_snapshots=2)
+    versions = [producer.run_cycle(populate(shows(3 + i))).version for i in range(5)]
+    snapshots = sorted(r.version for r in store.refs() if r.kind == "snapshot")
+    assert snapshots == versions[-2:]
+    assert all(min(r.version, r.origin or r.version) >= versions[-2] for r in store.refs())
+
+
+def test_consumer_follows_deltas_pins_and_rolls_back(world: Any) -> None:
+    store, announcer, producer = world
+    v = [producer.run_cycle(populate(shows(3 + i, f"/{i}"))).version for i in range(4)]
+    seen: list[tuple[int | None, int | None]] = []
+    consumer = Consumer(
+        store, announcer, listeners=[lambda old, new: seen.append((old and old.version, new.version))]
+    )
+    consumer.refresh(v[0])
+    consumer.refresh()
+    assert consumer.version == v[3] and consumer.metrics.deltas_applied == 3
+    consumer.pin(v[1])  # back over reverse deltas
+    assert consumer.version == v[1] and names(consumer)[0] == "Show 0/1"
+    assert consumer.metrics.snapshots_loaded == 1
+    producer.run_cycle(populate(shows(9)))
+    assert consumer.refresh().version == v[1]  # pinned: announcements are ignored
+    consumer.unpin()
+    assert len(consumer.state["Show"]) == 9
+    assert seen[0] == (None, v[0]) and seen[-1][0] == v[1]
+
+
+def test_a_long_chain_loads_a_snapshot_instead(world: Any) -> None:
+    store, announcer, _ = world
+    producer = Producer(SCHEMA, store, announcer, keep_snapshots=10)
+    first = producer.run_cycle(populate(shows(2))).version
+    for i in range(5):
+        producer.run_cycle(populate(shows(3 + i)))
+    consumer = Consumer(store, announcer, max_delta_chain=2)
+    consumer.refresh(first)
+    consumer.refresh()
+    assert consumer.metrics.snapshots_loaded == 2 and len(consumer.state["Show"]) == 7
+
+
+class BreakableStore(InMemoryBlobStore):
+    """Serves corrupt or no deltas while ``mode`` says so."""
+
+    mode = "ok"
+
+    def retrieve_delta(self, origin: int) -> tuple[BlobRef, Buffer] | None:
+        found = super().retrieve_delta(origin)
+        if found is None or self.mode == "ok":
+            return found
+        if self.mode == "missing":
+            return None
+        ref, data = found
+        damaged = bytearray(data)
+        damaged[len(damaged) // 2] ^= 0xFF
+        return ref, bytes(damaged)
+
+    def retrieve_snapshot(self, version: int) -> tuple[BlobRef, Buffer] | None:
+        if self.mode == "down":
+            raise OSError("store unreachable")
+        return super().retrieve_snapshot(version)
+
+
+@pytest.mark.parametrize("mode", ["corrupt", "missing"])
+def test_failed_refresh_keeps_the_current_version(mode: str) -> None:
+    store, announcer = BreakableStore(), InMemoryAnnouncer()
+    producer = Producer(SCHEMA, store, announcer)
+    producer.run_cycle(populate(shows(3)))
+    consumer = Consumer(store, announcer)
+    held = consumer.refresh()
+    producer.run_cycle(populate(shows(4)))
+    store.mode = mode
+    if mode == "missing":  # falls back to the snapshot of the new version: still reaches it
+        assert consumer.refresh().version == announcer.latest()
+        return
+    with pytest.raises(RefreshError):
+        consumer.refresh()
+    assert consumer.state is held and consumer.metrics.failures == 1
+    store.mode = "ok"
+    assert consumer.refresh().version == announcer.latest()
+
+
+def test_background_refresh_retries_until_the_store_is_back() -> None:
+    store, announcer = BreakableStore(), InMemoryAnnouncer()
+    producer = Producer(SCHEMA, store, announcer)
+    first = producer.run_cycle(populate(shows(3)))
+    consumer = Consumer(store, announcer, max_delta_chain=0, min_backoff=0.01, max_backoff=0.05)
+    with consumer:
+        consumer.start()
+        consumer.wait_for(first.version, timeout=5)
+        store.mode = "down"  # snapshots unreachable, and max_delta_chain=0 needs them
+        second = producer.run_cycle(populate(shows(5)))
+        event = threading.Event()
+        threading.Timer(0.2, lambda: (setattr(store, "mode", "ok"), event.set())).start()
+        state = consumer.wait_for(second.version, timeout=5)
+        assert event.is_set() and consumer.metrics.failures >= 1
+        assert len(state["Show"]) == 5
+
+
+def test_reads_during_refresh_see_one_whole_version(world: Any) -> None:
+    store, announcer, producer = world
+    producer.run_cycle(populate(shows(200, "/a")))
+    consumer = Consumer(store, announcer)
+    consumer.refresh()
+    stop = threading.Event()
+    mixed: list[set[str]] = []
+
+    def reader() -> None:
+        while not stop.is_set():
+            state = consumer.state
+            tags = {v.name.split("/")[1] for v in state["Show"]}
+            if len(tags) != 1:
+                mixed.append(tags)
+
+    threads = [threading.Thread(target=reader) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for tag in "bcdefgh":
+        producer.run_cycle(populate(shows(200, f"/{tag}")))
+        consumer.refresh()
+    stop.set()
+    for t in threads:
+        t.join()
+    assert not mixed
+
+
+def test_consumer_without_anything_loaded_says_so(world: Any) -> None:
+    store, announcer, _ = world
+    consumer = Consumer(store, announcer)
+    with pytest.raises(RefreshError, match="nothing loaded"):
+        _ = consumer.state
+    with pytest.raises(RefreshError, match="no version announced"):
+        consumer.refresh()
