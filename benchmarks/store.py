@@ -122,14 +122,10 @@ def run(records: int) -> dict[str, Any]:
     snap_path = tmp / "snapshot-1"
     snap_path.write_bytes(v1.snapshot())
     ws.keep_previous()
-    changed = rng.sample(cat.titles, records // 100)
+    changed = sample.revised(cat.titles, 0.01, rng, " (Remastered)")
     for t in changed:
         ws.delete("Title", t.id)
-        ws.add(
-            sample.Title(
-                t.id, t.title + " (Remastered)", t.synopsis, t.year, t.maturity, t.runtime + 1, t.cast
-            )
-        )
+        ws.add(t)
     v2 = ws.commit(version=2)
     delta = v2.delta()
     assert delta is not None

@@ -8,7 +8,8 @@ always gives the same catalogue.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import random
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -122,3 +123,9 @@ def catalogue(n_titles: int, n_people: int = 50_000, n_synopses: int = 50_000, s
         cast = [people[j] for j in cast_ix[i].tolist()]
         titles.append(Title(i * 7 + 100_000, name, synopses[sp], y, m, r, cast))
     return Catalogue(people, titles)
+
+
+def revised(titles: list[Title], share: float, rng: random.Random, suffix: str) -> list[Title]:
+    """A catalogue edit: ``share`` of the titles, each renamed with ``suffix`` and a longer runtime."""
+    picked = rng.sample(titles, max(1, int(len(titles) * share)))
+    return [replace(t, title=t.title + suffix, runtime=t.runtime + 1) for t in picked]
