@@ -297,3 +297,24 @@ def test_consumer_without_anything_loaded_says_so(world: Any) -> None:
         _ = consumer.state
     with pytest.raises(RefreshError, match="no version announced"):
         consumer.refresh()
+
+
+def test_history_records_what_each_refresh_added_removed_and_changed(world: Any) -> None:
+    from marrow.store.history import History, diff
+
+    store, announcer, producer = world
+    history = History(limit=2)
+    consumer = Consumer(store, announcer, listeners=[history])
+    producer.run_cycle(populate(shows(4)))
+    consumer.refresh()
+    producer.run_incremental(lambda inc: (inc.add_or_modify(Show(1, "One", 1)), inc.delete("Show", 2)))
+    consumer.refresh()
+    producer.run_incremental(lambda inc: inc.add_or_modify(Show(7, "Seven", 7)))
+    consumer.refresh()
+    first, second = history.entries()  # limit 2: the initial load has rolled off
+    assert first.types["Show"].changed == [1] and first.types["Show"].removed == [2]
+    assert second.types["Show"].added == [7] and not second.types["Show"].changed
+    # any two versions, either way round
+    v1 = consumer.refresh(first.before)
+    both = diff(consumer.refresh(second.after), v1).as_dict()
+    assert both["types"]["Show"]["removed_keys"] == [7] and both["types"]["Show"]["added_keys"] == [2]
