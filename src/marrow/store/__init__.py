@@ -12,28 +12,53 @@ state["Title"].get(1).title   # 'Dark'
 
 from marrow.store._views import RecordView
 from marrow.store.blob import Blob, read_blob, read_header
+from marrow.store.blobstore import (
+    AnnouncementWatcher,
+    Announcer,
+    BlobRef,
+    BlobRetriever,
+    BlobStore,
+    Publisher,
+)
+from marrow.store.consumer import Consumer, load_version
+from marrow.store.history import History, diff
 from marrow.store.index import HashIndex, PrefixIndex, PrimaryKeyIndex
+from marrow.store.producer import Incremental, MinimumCount, Producer, RecordCountChange
 from marrow.store.read import ReadState, TypeReader
 from marrow.store.schema import Field, FieldType, Float, Int, Kind, ObjectSchema, Schema
 from marrow.store.write import Cycle, WriteState
 
 __all__ = [
+    "AnnouncementWatcher",
+    "Announcer",
     "Blob",
+    "BlobRef",
+    "BlobRetriever",
+    "BlobStore",
+    "Consumer",
     "Cycle",
     "Field",
     "FieldType",
     "Float",
     "HashIndex",
+    "History",
+    "Incremental",
     "Int",
     "Kind",
+    "MinimumCount",
     "ObjectSchema",
     "PrefixIndex",
     "PrimaryKeyIndex",
+    "Producer",
+    "Publisher",
     "ReadState",
+    "RecordCountChange",
     "RecordView",
     "Schema",
     "TypeReader",
     "WriteState",
+    "diff",
+    "load_version",
     "read_blob",
     "read_header",
 ]
