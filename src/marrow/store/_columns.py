@@ -146,12 +146,16 @@ class Column:
             starts[1:] = ends[:-1]
         return starts, ends, nulls
 
-    def take(self, ordinals: np.ndarray) -> Column:
-        """The rows at ``ordinals`` as a patch column, keeping this column's encoding and tables."""
+    def take(self, ordinals: np.ndarray, whole_tables: bool = False) -> Column:
+        """The rows at ``ordinals`` as a patch column, keeping this column's encoding and tables.
+
+        The patch's tables add nothing to the tables of the column it applies to, unless
+        ``whole_tables``: then they carry every entry (for a column rebuilt from nothing)."""
         ordinals = np.asarray(ordinals, dtype=np.int64)
+        take = _take_codes if not whole_tables else _take_codes_whole
         if self.shape == "scalar":
             assert self.codes is not None
-            return Column("scalar", codes=_take_codes(self.codes, ordinals))
+            return Column("scalar", codes=take(self.codes, ordinals))
         starts, ends, nulls = self.spans()
         s, e = starts[ordinals], ends[ordinals]
         idx = _ranges(s, e)
@@ -162,8 +166,8 @@ class Column:
             assert self.data is not None
             return Column("var", ends=ends_p, data=self.data[idx], symbols=self.symbols)
         assert self.codes is not None
-        values = _take_codes(self.values, idx) if self.values is not None else None
-        return Column(self.shape, codes=_take_codes(self.codes, idx), ends=ends_p, values=values)
+        values = take(self.values, idx) if self.values is not None else None
+        return Column(self.shape, codes=take(self.codes, idx), ends=ends_p, values=values)
 
 
 def _take_codes(codes: Codes, index: np.ndarray) -> Codes:
@@ -171,6 +175,11 @@ def _take_codes(codes: Codes, index: np.ndarray) -> Codes:
     table_start = len(codes.table) if codes.table is not None else 0
     empty = Table.build([], codes.table.symbols) if codes.table is not None else None
     return Codes(packed, codes.base, empty, table_start)
+
+
+def _take_codes_whole(codes: Codes, index: np.ndarray) -> Codes:
+    packed = Packed.encode(codes.packed.gather(index), codes.packed.bits)
+    return Codes(packed, codes.base, codes.table, 0)
 
 
 def _ranges(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:

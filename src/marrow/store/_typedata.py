@@ -96,6 +96,7 @@ class TypeDelta:
     removed: np.ndarray  # int64, sorted
     added: np.ndarray  # int64, sorted
     patches: dict[str, Column]  # per destination field: the rows of ``added``, in order
+    full: frozenset[str] = frozenset()  # fields whose patch is instead the complete column
 
     @property
     def is_empty(self) -> bool:
@@ -118,6 +119,9 @@ def apply(old: TypeData | None, delta: TypeDelta) -> TypeData:
         cleared = np.union1d(removed, np.arange(cap, old_capacity, dtype=np.int64))
     columns = {}
     for f in delta.schema.fields:
+        if f.name in delta.full:  # a field the state in memory lacks, restored whole
+            columns[f.name] = delta.patches[f.name]
+            continue
         prev = (
             old.columns.get(f.name)
             if old is not None and _same_type(old.schema, delta.schema, f.name)
@@ -173,16 +177,21 @@ def reverse(old: TypeData | None, delta: TypeDelta, schema: ObjectSchema | None 
     """The delta that takes the state after ``delta`` back to ``old``.
 
     Removed rows come back with their old encoding, read from ``old``; added ones go; tables are cut
-    back to their old length.
+    back to their old length. A field that ``delta`` drops (a schema change) comes back whole.
     """
     if old is None:
         assert schema is not None
         old = TypeData.empty(schema)
     restore = delta.removed
     patches = {}
+    full = set()
     for f in old.schema.fields:
         col = old.columns.get(f.name)
         if col is None:
             raise ValueError(f"type data for {old.schema.name} lacks column {f.name}")
-        patches[f.name] = col.take(restore)
-    return TypeDelta(old.schema, old.capacity, delta.added, restore, patches)
+        if _same_type(old.schema, delta.schema, f.name):
+            patches[f.name] = col.take(restore)
+        else:  # the state after ``delta`` has no such column to patch
+            patches[f.name] = col
+            full.add(f.name)
+    return TypeDelta(old.schema, old.capacity, delta.added, restore, patches, frozenset(full))

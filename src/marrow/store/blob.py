@@ -122,6 +122,7 @@ def write_blob(blob: Blob) -> bytes:
                 "removed": w.section(d.removed.astype(np.int64)),
                 "added": w.section(d.added.astype(np.int64)),
                 "columns": {n: w.column(c) for n, c in d.patches.items()},
+                "full": sorted(d.full),
             }
     header: dict[str, Any] = {
         "schema": blob.schema.text,
@@ -288,7 +289,12 @@ def _decode(kind: str, h: dict[str, Any], buf: Any) -> Blob:
                 schema[name], int(t["capacity"]), arr(t["populated"]), cols, int(t["count"])
             )
         else:
+            full = frozenset(t.get("full", []))
+            if not full <= set(cols):
+                raise CorruptBlobError(
+                    f"{name}: full columns {sorted(full - set(cols))} are not in the delta"
+                )
             blob.deltas[name] = TypeDelta(
-                schema[name], int(t["capacity"]), arr(t["removed"]), arr(t["added"]), cols
+                schema[name], int(t["capacity"]), arr(t["removed"]), arr(t["added"]), cols, full
             )
     return blob

@@ -220,7 +220,7 @@ class _Parser:
                 line = text.count("\n", 0, pos) + 1
                 raise SchemaError(f"schema text, line {line}: unexpected {text[pos : pos + 20]!r}")
             if not m.group(1):
-                line = text.count("\n", 0, m.start()) + 1
+                line = text.count("\n", 0, m.start(m.lastindex or 0)) + 1  # where the token starts
                 self.tokens.append((m.group(2) or m.group(3) or m.group(4), line))
             pos = m.end()
         self.i = 0
@@ -327,6 +327,9 @@ def _annotation(cls: type, name: str, hint: Any, pending: list[type], allow_coll
         if len(rest) != 1:
             raise SchemaError(f"{where}: a field has one type (optionally | None), not {hint}")
         return _annotation(cls, name, rest[0], pending, allow_collection)
+    if hint in (list, set, frozenset, dict):  # bare, without what they hold
+        kind = {list: "list", set: "set", frozenset: "set", dict: "map"}[hint]
+        raise SchemaError(f"{where}: say what the {kind} holds, e.g. {hint.__name__}[str]")
     if origin in (list, set, frozenset, dict):
         if not allow_collection:
             raise SchemaError(f"{where}: a collection cannot hold another collection")

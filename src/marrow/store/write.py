@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from marrow.errors import RecordError, SchemaError
-from marrow.store._columns import Column
+from marrow.store._columns import Column, _ranges
 from marrow.store._encode import TableIds, column_values, empty_patch, encode_patch
 from marrow.store._typedata import TypeData, TypeDelta, apply, reverse
 from marrow.store.blob import Blob, write_blob
@@ -59,9 +59,10 @@ class _TypeWrite:
     def start_cycle(self) -> None:
         self.cur = {}
         self.keys = {}
+        # Every ordinal of the last state is in use this cycle, even one whose record a schema
+        # change made identical to another (it is removed now, so it is not free until next cycle).
         used = np.zeros(self.capacity, dtype=bool)
-        if self.prev:
-            used[np.fromiter(self.prev.values(), dtype=np.int64, count=len(self.prev))] = True
+        used[self.data.ordinals()] = True
         self.free = np.flatnonzero(~used).tolist()
         self.next_free = 0
 
@@ -98,7 +99,7 @@ class _TypeWrite:
         return True
 
     def delta(self) -> TypeDelta:
-        prev_ord = set(self.prev.values())
+        prev_ord = set(self.data.ordinals().tolist())  # all of them, not only the distinct rows
         cur_ord = {o: r for r, o in self.cur.items()}
         removed = np.array(sorted(prev_ord.difference(cur_ord)), dtype=np.int64)
         added_list = sorted(o for o in cur_ord if o not in prev_ord)
@@ -163,6 +164,7 @@ class WriteState:
 
     def _start_cycle(self) -> None:
         self._seen: dict[int, tuple[Any, int]] = {}
+        self._deleted: set[str] = set()  # types with records deleted by key this cycle
         for tw in self._types.values():
             tw.start_cycle()
 
@@ -213,6 +215,7 @@ class WriteState:
         """Remove the record with this primary key from the cycle; False when there is none."""
         tw = self._types[type]
         self._seen.clear()  # a deleted record may be added again: it needs a fresh ordinal lookup
+        self._deleted.add(type)
         if not tw.key_index:
             raise SchemaError(f"type {type} has no primary key; records without one cannot be deleted by key")
         return tw.remove_key(key if isinstance(key, tuple) else (key,))
@@ -360,6 +363,8 @@ class WriteState:
         removed_types = [name for name in self._previous if name not in self.schema]
         for name in removed_types:
             backward[name] = _restore_all(self._previous[name])
+        if self._deleted:  # only deleting by key can leave a kept record pointing at nothing
+            _check_references(state, self._deleted)
         return Cycle(
             schema=self.schema,
             previous_schema=self._previous_schema,
@@ -508,7 +513,7 @@ def _restore_all(old: TypeData) -> TypeDelta:
         old.capacity,
         np.zeros(0, np.int64),
         ords,
-        {n: c.take(ords) for n, c in old.columns.items()},
+        {n: c.take(ords, whole_tables=True) for n, c in old.columns.items()},  # rebuilt from nothing
     )
 
 
@@ -541,3 +546,41 @@ def _row_value(v: Any) -> Any:
     if isinstance(v, dict):
         return tuple(sorted(v.items()))
     return v
+
+
+def _check_references(state: dict[str, TypeData], targets: set[str]) -> None:
+    """Refuse a state in which a record refers to a record of ``targets`` that is gone."""
+    for name, data in state.items():
+        for f in data.schema.fields:
+            target = (
+                f.type.target
+                if f.type.kind == "ref"
+                else f.type.element.target
+                if (f.type.is_collection and f.type.element is not None and f.type.element.kind == "ref")
+                else None
+            )
+            if target not in targets or not data.count:
+                continue
+            col = data.columns[f.name]
+            assert col.codes is not None
+            owners = data.ordinals()
+            if col.shape == "scalar":
+                index = owners
+            else:
+                starts, ends, _ = col.spans()
+                index = _ranges(starts[owners], ends[owners])
+                owners = np.repeat(owners, (ends[owners] - starts[owners]).astype(np.int64))
+            refs = col.codes.packed.gather(index)
+            present = refs != np.uint64(col.codes.packed.null)
+            refs, owners = refs[present].astype(np.int64), owners[present]
+            live = state[target].mask()
+            if len(live):
+                dangling = (refs >= len(live)) | ~live[np.minimum(refs, len(live) - 1)]
+            else:
+                dangling = np.ones(len(refs), dtype=bool)
+            if dangling.any():
+                i = int(np.flatnonzero(dangling)[0])
+                raise RecordError(
+                    f"{name} record at ordinal {int(owners[i])} refers through {f.name} to a {target} "
+                    f"that this cycle deletes; delete or change the {name} record too, or keep the {target}"
+                )
