@@ -61,6 +61,105 @@ def inspect(
         console.print(f"removes types: {', '.join(header['removed_types'])}")
 
 
+@app.command()
+def produce(
+    store: Path = typer.Argument(..., file_okay=False, help="Directory of the filesystem blob store."),
+    titles: int = typer.Option(100_000, min=10, help="Titles in the sample catalogue."),
+    cycles: int = typer.Option(3, min=0, help="Edit cycles after the first version."),
+    share: float = typer.Option(0.01, min=0.0, max=1.0, help="Share of titles each edit cycle changes."),
+    interval: float = typer.Option(0.0, min=0.0, help="Seconds between cycles."),
+) -> None:
+    """Publish the sample catalogue to a filesystem blob store, then edit it for a few cycles."""
+    import random
+    import time
+
+    from rich.progress import Progress
+
+    from marrow import sample
+    from marrow import store as store_module
+    from marrow.store.filesystem import (
+        FilesystemAnnouncementWatcher,
+        FilesystemAnnouncer,
+        FilesystemBlobStore,
+    )
+
+    blobs = FilesystemBlobStore(store)
+    producer = store_module.Producer(
+        store_module.Schema.from_classes(sample.Title), blobs, FilesystemAnnouncer(store)
+    )
+    watcher = FilesystemAnnouncementWatcher(store)
+    latest = watcher.latest()
+    watcher.close()
+    if latest is not None:
+        producer.restore(blobs, latest)
+        console.print(f"resumed from announced version {latest}")
+    with console.status(f"generating {titles:,} titles"):
+        cat = sample.catalogue(titles)
+    rng = random.Random(11)
+    with Progress(console=console) as progress:
+        task = progress.add_task("cycles", total=cycles + 1)
+        report = producer.run_cycle(lambda w: w.add_all(cat.titles))
+        progress.advance(task)
+        _report(report)
+        for i in range(cycles):
+            time.sleep(interval)
+            edits = sample.revised(cat.titles, share, rng, f" ({i + 2})")
+
+            def change(inc: store_module.Incremental, edits: list[sample.Title] = edits) -> None:
+                for t in edits:
+                    inc.add_or_modify(t)
+
+            _report(producer.run_incremental(change))
+            progress.advance(task)
+    console.print(
+        f"blobs and announcements are in [bold]{store}[/]; browse with [bold]marrow explore {store}[/]"
+    )
+
+
+def _report(report: object) -> None:
+    if report is None:
+        console.print("no change: nothing published")
+        return
+    console.print(
+        f"version {report.version}: {', '.join(r.name for r in report.published)} "  # type: ignore[attr-defined]
+        f"in {report.seconds:.2f} s"  # type: ignore[attr-defined]
+    )
+
+
+@app.command()
+def explore(
+    store: Path = typer.Argument(..., file_okay=False, help="Directory of a filesystem blob store."),
+    host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
+    port: int = typer.Option(8790, min=0, max=65535, help="Port to listen on."),
+) -> None:
+    """Serve the store explorer over the versions announced in STORE, following new ones as they come."""
+    import uvicorn
+
+    from marrow.store.consumer import Consumer
+    from marrow.store.filesystem import FilesystemAnnouncementWatcher, FilesystemBlobStore
+    from marrow.store.history import History
+    from marrow.web.explorer import explorer_app
+
+    if not store.is_dir():
+        console.print(f"[red]{store} is not a directory; give the directory a producer publishes to[/]")
+        raise typer.Exit(1)
+    watcher = FilesystemAnnouncementWatcher(store)
+    history = History()
+    consumer = Consumer(FilesystemBlobStore(store), watcher, listeners=[history])
+    try:
+        consumer.start()
+        latest = watcher.latest()
+        if latest is None:
+            console.print(f"no version announced in {store} yet; the explorer shows the first one announced")
+        else:
+            consumer.wait_for(latest)  # serve a loaded version from the first request on
+        console.print(f"Marrow explorer on http://{host}:{port}/ (Ctrl-C to stop)")
+        uvicorn.run(explorer_app(consumer, history), host=host, port=port, log_level="warning")
+    finally:
+        consumer.close()
+        watcher.close()
+
+
 @bench_app.command("store")
 def bench_store(
     records: int = typer.Option(1_000_000, min=1000, help="Records in the benchmark catalogue."),

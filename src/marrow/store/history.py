@@ -96,9 +96,16 @@ def _type_diff(name: str, a: TypeReader | None, b: TypeReader | None) -> TypeDif
         va, vb = a.read(oa, fields), b.read(ob, fields)
         differs = np.zeros(len(common), dtype=bool)
         for f in fields:
-            differs |= np.fromiter((x != y for x, y in zip(va[f], vb[f], strict=True)), bool, len(common))
+            differs |= np.fromiter(
+                (_differ(x, y) for x, y in zip(va[f], vb[f], strict=True)), bool, len(common)
+            )
         d.changed = sorted((k for k, c in zip(common, differs.tolist(), strict=True) if c), key=_sortable)
     return d
+
+
+def _differ(x: Any, y: Any) -> bool:
+    """x != y, except that NaN equals NaN (an unchanged NaN is not a change)."""
+    return x != y and not (isinstance(x, float) and isinstance(y, float) and x != x and y != y)
 
 
 def _keys(reader: TypeReader | None) -> dict[Any, int]:
