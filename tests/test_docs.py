@@ -13,16 +13,18 @@ DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 BLOCK = re.compile(r"```python\n(.*?)```", re.S)
 
 
-def _blocks() -> list[tuple[str, str]]:
+def _scripts() -> list[tuple[str, str]]:
+    """Each document's Python blocks, in order, as one script: later examples build on earlier ones."""
     out = []
     for doc in DOCS:
-        for i, code in enumerate(BLOCK.findall(doc.read_text())):
-            out.append((f"{doc.name}#{i + 1}", code))
+        blocks = BLOCK.findall(doc.read_text())
+        if blocks:
+            out.append((doc.name, "\n".join(blocks)))
     return out
 
 
-@pytest.mark.parametrize(("where", "code"), _blocks(), ids=[w for w, _ in _blocks()])
-def test_python_example_runs(where: str, code: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize(("where", "code"), _scripts(), ids=[w for w, _ in _scripts()])
+def test_python_examples_run(where: str, code: str, tmp_path: Path) -> None:
     script = tmp_path / "example.py"
     script.write_text(code)
     runpy.run_path(str(script), run_name="doc_example")  # a real module, as dataclasses need
