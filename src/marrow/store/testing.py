@@ -1,7 +1,8 @@
 """Helpers for testing code built on the store, the way Marrow tests itself.
 
-* :class:`InMemoryBlobStore` — publishes and retrieves snapshot, delta and reverse-delta blobs by
-  version, in dicts, so a producer and a consumer meet without a filesystem or a network;
+* :class:`InMemoryBlobStore` and :class:`InMemoryAnnouncer` (from :mod:`marrow.store.memory`) — a
+  producer and its consumers meet without a filesystem or a network;
+* :func:`publish_cycle` — publish a hand-committed cycle's blobs to a store;
 * :func:`round_trip_snapshot` — write records in one cycle, snapshot, load: the state a consumer sees;
 * :func:`round_trip_delta` — two cycles; the second state reached by a delta and by a snapshot;
 * :func:`dump` and :func:`records_equal` — compare states by their records, not their bytes;
@@ -22,9 +23,24 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from marrow.store.blobstore import BlobRef, Publisher
+from marrow.store.memory import InMemoryAnnouncer, InMemoryBlobStore
 from marrow.store.read import ReadState
 from marrow.store.schema import Schema
 from marrow.store.write import Cycle, WriteState
+
+__all__ = [
+    "NAN",
+    "InMemoryAnnouncer",
+    "InMemoryBlobStore",
+    "add_records",
+    "canonical",
+    "dump",
+    "publish_cycle",
+    "records_equal",
+    "round_trip_delta",
+    "round_trip_snapshot",
+]
 
 #: Records to write: objects whose class names their type, or a mapping of type name to records
 #: (objects or mappings of field name to value).
@@ -34,66 +50,28 @@ Records = Iterable[Any] | Mapping[str, Iterable[Any]]
 NAN = float("nan")
 
 
-class InMemoryBlobStore:
-    """Both ends of blob distribution in one object: a publisher and a retriever, kept in dicts.
+def publish_cycle(store: Publisher, cycle: Cycle) -> list[BlobRef]:
+    """Publish a committed cycle's snapshot and, when it follows a version, its delta and reverse delta.
 
-    Blobs are filed by the version a consumer holds when it asks for them:
-
-    * a snapshot under its own version;
-    * the delta ``from_version → to_version`` under ``from_version``;
-    * the reverse of that delta (which takes a state at ``to_version`` back to ``from_version``)
-      under ``to_version``.
-
-    Publishing a blob again under the same version replaces it. Nothing is ever removed.
+    The cycle's versions (``commit(version=...)``) name the blobs, so both must be set. A
+    :class:`~marrow.store.Producer` does this (and validates, and announces) in real use; this is for
+    tests that drive a :class:`~marrow.store.WriteState` by hand.
     """
-
-    def __init__(self) -> None:
-        self.snapshots: dict[int, bytes] = {}
-        self.deltas: dict[int, tuple[int, bytes]] = {}  # from_version -> (to_version, blob)
-        self.reverse_deltas: dict[int, tuple[int, bytes]] = {}  # to_version -> (from_version, blob)
-
-    def publish_snapshot(self, version: int, data: bytes) -> None:
-        self.snapshots[version] = bytes(data)
-
-    def publish_delta(self, from_version: int, to_version: int, data: bytes) -> None:
-        self.deltas[from_version] = (to_version, bytes(data))
-
-    def publish_reverse_delta(self, from_version: int, to_version: int, data: bytes) -> None:
-        """File the blob that undoes the delta ``from_version → to_version``."""
-        self.reverse_deltas[to_version] = (from_version, bytes(data))
-
-    def publish_cycle(self, cycle: Cycle) -> None:
-        """Publish the snapshot of ``cycle`` and, when it follows a version, its delta and reverse delta.
-
-        The cycle's versions (``commit(version=...)``) are the keys, so both must be set.
-        """
-        if cycle.version is None:
-            raise ValueError("commit the cycle with a version number to publish it")
-        self.publish_snapshot(cycle.version, cycle.snapshot())
-        delta, reverse = cycle.delta(), cycle.reverse_delta()
-        if delta is not None and reverse is not None:
-            if cycle.previous_version is None:
-                raise ValueError("the previous cycle was committed without a version number")
-            self.publish_delta(cycle.previous_version, cycle.version, delta)
-            self.publish_reverse_delta(cycle.previous_version, cycle.version, reverse)
-
-    def retrieve_snapshot(self, version: int) -> bytes | None:
-        return self.snapshots.get(version)
-
-    def retrieve_delta(self, from_version: int) -> bytes | None:
-        """The delta that leads on from a state at ``from_version``, or None."""
-        found = self.deltas.get(from_version)
-        return found[1] if found is not None else None
-
-    def retrieve_reverse_delta(self, to_version: int) -> bytes | None:
-        """The reverse delta that leads back from a state at ``to_version``, or None."""
-        found = self.reverse_deltas.get(to_version)
-        return found[1] if found is not None else None
-
-    @property
-    def versions(self) -> list[int]:
-        """The versions that have a snapshot, ascending."""
-        return sorted(self.snapshots)
+    if cycle.version is None:
+        raise ValueError("commit the cycle with a version number to publish it")
+    refs = [BlobRef("snapshot", cycle.version)]
+    store.publish(refs[0], cycle.snapshot())
+    delta, reverse = cycle.delta(), cycle.reverse_delta()
+    if delta is not None and reverse is not None:
+        if cycle.previous_version is None:
+            raise ValueError("the previous cycle was committed without a version number")
+        refs += [
+            BlobRef("delta", cycle.version, cycle.previous_version),
+            BlobRef("reverse", cycle.previous_version, cycle.version),
+        ]
+        store.publish(refs[1], delta)
+        store.publish(refs[2], reverse)
+    return refs
 
 
 def add_records(ws: WriteState, records: Records) -> None:
