@@ -169,6 +169,18 @@ def bench_store(
     _run_benchmark("store", ["--records", str(records)] + (["--json"] if as_json else []))
 
 
+@bench_app.command("lifecycle")
+def bench_lifecycle(
+    titles: int = typer.Option(1_000_000, min=1000, help="Titles in the state readers read during deltas."),
+    cycles: int = typer.Option(50, min=2, help="Cycles whose propagation is timed."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Propagation to another process, and reader stalls while deltas apply (issue 3, partial)."""
+    _run_benchmark(
+        "lifecycle", ["--titles", str(titles), "--cycles", str(cycles)] + (["--json"] if as_json else [])
+    )
+
+
 def _run_benchmark(name: str, argv: list[str]) -> None:
     script = BENCHMARKS / f"{name}.py"
     if not script.exists():
