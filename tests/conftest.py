@@ -33,7 +33,10 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         return
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     skipped = reporter.stats.get("skipped", []) if reporter is not None else []
-    missed = [r for r in skipped if any(m in r.keywords for m in SERVICE_MARKERS)]
+    # A whole module skipped at collection (no keywords to look at) counts as missed too.
+    missed = [
+        r for r in skipped if not hasattr(r, "keywords") or any(m in r.keywords for m in SERVICE_MARKERS)
+    ]
     if missed:
         for r in missed:
             reason = r.longrepr[2] if isinstance(r.longrepr, tuple) else str(r.longrepr)

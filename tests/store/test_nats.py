@@ -1,0 +1,454 @@
+"""The NATS JetStream blob store and announcements, against the real server on 127.0.0.1:4222.
+
+Each test works in buckets of its own (a uuid in the name), deleted afterwards.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import multiprocessing
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from multiprocessing.synchronize import Event
+from pathlib import Path
+
+import nats
+import nats.js.errors
+import pytest
+from test_blobstore import Announcement, AnnouncementContract, BlobStoreContract, Recorder
+
+from marrow.errors import BlobError
+from marrow.store.blobstore import BlobRef, BlobStore
+from marrow.store.nats import NatsAnnouncementWatcher, NatsAnnouncer, NatsBlobStore
+
+SERVER = "nats://127.0.0.1:4222"
+WAIT = 10.0  # seconds to wait for something that should take milliseconds
+PATIENCE = 15.0  # the timeout of stores on the shared server, which other test runs may keep busy
+
+
+def _unreachable_reason() -> str | None:
+    """Why the tests cannot run here, or None when the server answers with JetStream on."""
+    host, port = SERVER.removeprefix("nats://").split(":")
+    try:
+        socket.create_connection((host, int(port)), timeout=2).close()
+    except OSError as err:
+        return f"no NATS server at {SERVER} ({err}); start it as the env skill says"
+
+    async def probe() -> None:
+        nc = await nats.connect(SERVER, connect_timeout=2, max_reconnect_attempts=1, reconnect_time_wait=0)
+        try:
+            await nc.jetstream().account_info()
+        finally:
+            await nc.close()
+
+    try:
+        asyncio.run(asyncio.wait_for(probe(), 5))
+    except Exception as err:
+        return f"the NATS server at {SERVER} does not answer with JetStream: {err!r}"
+    return None
+
+
+# Checked once, on import. Every test is skipped with the reason rather than the module as a whole,
+# so that each skip carries the `nats` marker, which the suite's conftest counts under
+# MARROW_REQUIRE_SERVICES=1 (CI must not pass by skipping).
+_reason = _unreachable_reason()
+pytestmark = [pytest.mark.nats, pytest.mark.skipif(_reason is not None, reason=_reason or "")]
+
+
+def _delete_buckets(name: str) -> None:
+    async def delete() -> None:
+        nc = await nats.connect(SERVER, allow_reconnect=False)
+        js = nc.jetstream()
+        for stream in (f"OBJ_{name}", f"KV_{name}"):
+            with contextlib.suppress(nats.js.errors.NotFoundError):
+                await js.delete_stream(stream)
+        await nc.close()
+
+    asyncio.run(delete())
+
+
+@pytest.fixture
+def bucket() -> Iterator[str]:
+    name = f"marrow-test-{uuid.uuid4().hex}"
+    yield name
+    _delete_buckets(name)
+
+
+@pytest.fixture
+def store(bucket: str) -> Iterator[NatsBlobStore]:
+    with NatsBlobStore(SERVER, bucket=bucket, timeout=PATIENCE) as store:
+        yield store
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+SNAPSHOT = BlobRef("snapshot", 7)
+DELTA = BlobRef("delta", 7, origin=6)
+REVERSE = BlobRef("reverse", 6, origin=7)
+
+
+# --- blob store ------------------------------------------------------------------------------------
+
+
+class TestNatsBlobStore(BlobStoreContract):
+    @pytest.fixture
+    def store(self, bucket: str) -> Iterator[BlobStore]:
+        with NatsBlobStore(SERVER, bucket=bucket, timeout=PATIENCE) as store:
+            yield store
+
+
+def test_objects_of_other_clients_are_read_and_strangers_skipped(store: NatsBlobStore, bucket: str) -> None:
+    _put_raw_object(bucket, "README", b"not a blob")
+    _put_raw_object(bucket, "snapshot-3", b"written by nats-py's own put")
+    store.publish(SNAPSHOT, b"x" * 300_000)  # three chunks
+
+    assert store.refs() == [BlobRef("snapshot", 3), SNAPSHOT]
+    assert store.retrieve_snapshot(3) == (BlobRef("snapshot", 3), b"written by nats-py's own put")
+    assert _get_raw_object(bucket, SNAPSHOT.name) == b"x" * 300_000
+
+
+def _put_raw_object(bucket: str, name: str, data: bytes) -> None:
+    async def put() -> None:
+        nc = await nats.connect(SERVER, allow_reconnect=False)
+        await (await nc.jetstream().object_store(bucket)).put(name, data)
+        await nc.close()
+
+    asyncio.run(put())
+
+
+def _get_raw_object(bucket: str, name: str) -> bytes:
+    async def get() -> bytes:
+        nc = await nats.connect(SERVER, allow_reconnect=False)
+        try:
+            return bytes((await (await nc.jetstream().object_store(bucket)).get(name)).data or b"")
+        finally:
+            await nc.close()
+
+    return asyncio.run(get())
+
+
+def test_a_second_store_sees_what_the_first_publishes(store: NatsBlobStore, bucket: str) -> None:
+    with NatsBlobStore(SERVER, bucket=bucket, timeout=PATIENCE) as other:
+        store.publish(BlobRef("snapshot", 5), b"5")
+        assert other.retrieve_snapshot(9) == (BlobRef("snapshot", 5), b"5")  # other's listing is cached
+
+        store.publish(BlobRef("snapshot", 7), b"7")  # newer, but not in other's cached listing
+        store.publish(DELTA, b"d")
+        assert other.retrieve_snapshot(9) == (BlobRef("snapshot", 7), b"7")
+        assert other.retrieve_delta(6) == (DELTA, b"d")
+
+        store.remove(DELTA)  # other still lists it
+        assert other.retrieve_delta(6) is None
+
+
+def test_a_20_mb_blob_round_trips(store: NatsBlobStore) -> None:
+    data = os.urandom(20 * 1024 * 1024)
+
+    started = time.perf_counter()
+    store.publish(SNAPSHOT, data)
+    published = time.perf_counter()
+    found = store.retrieve_snapshot(7)
+    retrieved = time.perf_counter()
+
+    assert found is not None
+    assert found[0] == SNAPSHOT
+    assert bytes(found[1]) == data
+    print(f"\n20 MB: publish {published - started:.2f} s, retrieve {retrieved - published:.2f} s")
+
+
+def test_a_closed_store_refuses_work(bucket: str) -> None:
+    store = NatsBlobStore(SERVER, bucket=bucket, timeout=PATIENCE)
+    store.close()
+    store.close()
+
+    with pytest.raises(BlobError, match="closed"):
+        store.publish(SNAPSHOT, b"s")
+
+
+# --- announcements ----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def announcer(bucket: str) -> Iterator[NatsAnnouncer]:
+    with NatsAnnouncer(SERVER, bucket=bucket, timeout=PATIENCE) as announcer:
+        yield announcer
+
+
+@pytest.fixture
+def watcher(bucket: str, announcer: NatsAnnouncer) -> Iterator[NatsAnnouncementWatcher]:
+    with NatsAnnouncementWatcher(SERVER, bucket=bucket, timeout=PATIENCE) as watcher:
+        yield watcher
+
+
+class TestNatsAnnouncement(AnnouncementContract):
+    @pytest.fixture
+    def announcement(
+        self, announcer: NatsAnnouncer, watcher: NatsAnnouncementWatcher
+    ) -> Iterator[Announcement]:
+        yield announcer, watcher
+
+
+def test_callbacks_run_on_the_watchers_delivery_thread(
+    announcer: NatsAnnouncer, watcher: NatsAnnouncementWatcher
+) -> None:
+    names: list[str] = []
+    recorder = Recorder()
+    watcher.subscribe(lambda version: names.append(threading.current_thread().name))
+    watcher.subscribe(recorder)
+    announcer.announce(1)
+
+    recorder.wait_for(1)
+    assert names == ["marrow-nats-announcements"]
+
+
+def test_invalid_values_are_logged_and_ignored(
+    bucket: str, announcer: NatsAnnouncer, watcher: NatsAnnouncementWatcher, caplog: pytest.LogCaptureFixture
+) -> None:
+    heard = Recorder()
+    watcher.subscribe(heard)
+    announcer.announce(1)
+    heard.wait_for(1)
+
+    for value in (b"not a version", b"-3", b" 7", b"5_0", b""):
+        _put_raw_key(bucket, "version", value)
+    announcer.announce(2)
+
+    assert heard.wait_for(2) == [1, 2]
+    assert sum("not a version" in message for message in caplog.messages) >= 5
+    _put_raw_key(bucket, "version", b"garbage")
+    assert watcher.latest() == 2  # the newest valid version heard
+
+
+def _put_raw_key(bucket: str, key: str, value: bytes) -> None:
+    async def put() -> None:
+        nc = await nats.connect(SERVER, allow_reconnect=False)
+        await (await nc.jetstream().key_value(bucket)).put(key, value)
+        await nc.close()
+
+    asyncio.run(put())
+
+
+def test_a_callback_may_call_the_watcher_back(
+    announcer: NatsAnnouncer, watcher: NatsAnnouncementWatcher
+) -> None:
+    latest: list[int | None] = []
+    done = threading.Event()
+
+    def callback(version: int) -> None:
+        latest.append(watcher.latest())
+        done.set()
+
+    watcher.subscribe(callback)
+    announcer.announce(8)
+
+    assert done.wait(WAIT)
+    assert latest == [8]
+
+
+def test_a_callback_may_close_the_watcher(bucket: str, announcer: NatsAnnouncer) -> None:
+    watcher = NatsAnnouncementWatcher(SERVER, bucket=bucket, timeout=PATIENCE)
+    closed = threading.Event()
+
+    def close(version: int) -> None:
+        watcher.close()
+        closed.set()
+
+    watcher.subscribe(close)
+    announcer.announce(1)
+
+    assert closed.wait(WAIT)
+    with pytest.raises(BlobError, match="closed"):
+        watcher.latest()
+    watcher.close()
+
+
+def _watch_in_another_process(bucket: str, ready: Event, heard: multiprocessing.Queue[int]) -> None:
+    with NatsAnnouncementWatcher(SERVER, bucket=bucket, timeout=PATIENCE) as watcher:
+        got = threading.Event()
+
+        def callback(version: int) -> None:
+            heard.put(version)
+            got.set()
+
+        watcher.subscribe(callback)
+        ready.set()
+        got.wait(WAIT)
+
+
+def test_a_watcher_in_another_process_hears_an_announcement(bucket: str, announcer: NatsAnnouncer) -> None:
+    context = multiprocessing.get_context("spawn")
+    ready = context.Event()
+    heard: multiprocessing.Queue[int] = context.Queue()
+    child = context.Process(target=_watch_in_another_process, args=(bucket, ready, heard))
+    child.start()
+    try:
+        assert ready.wait(30), "the watcher process did not start"
+        announcer.announce(42)
+        assert heard.get(timeout=WAIT) == 42
+        child.join(WAIT)
+        assert child.exitcode == 0
+    finally:
+        if child.is_alive():
+            child.kill()
+            child.join()
+        heard.close()
+        heard.join_thread()
+
+
+def test_announce_to_callback_latency(announcer: NatsAnnouncer, watcher: NatsAnnouncementWatcher) -> None:
+    arrived: dict[int, float] = {}
+    all_arrived = threading.Event()
+
+    def callback(version: int) -> None:
+        arrived[version] = time.perf_counter()
+        if len(arrived) == 50:
+            all_arrived.set()
+
+    watcher.subscribe(callback)
+    sent: dict[int, float] = {}
+    for version in range(1, 51):
+        sent[version] = time.perf_counter()
+        announcer.announce(version)
+        time.sleep(0.002)  # one at a time, as a producer announces
+
+    assert all_arrived.wait(WAIT), sorted(set(sent) - set(arrived))
+    latencies = sorted((arrived[v] - sent[v]) * 1000 for v in sent)
+    p99 = statistics.quantiles(latencies, n=100)[98]
+    print(f"\nannounce -> callback over 50: p50 {statistics.median(latencies):.2f} ms, p99 {p99:.2f} ms")
+
+
+# --- an unreachable server ---------------------------------------------------------------------------
+
+
+OPENERS: list[Callable[[str], object]] = [
+    lambda server: NatsBlobStore(server, bucket="never", timeout=1.0),
+    lambda server: NatsAnnouncer(server, bucket="never", timeout=1.0),
+    lambda server: NatsAnnouncementWatcher(server, bucket="never", timeout=1.0),
+]
+
+
+@pytest.mark.parametrize("open_", OPENERS, ids=["blob store", "announcer", "watcher"])
+def test_a_closed_port_is_a_blob_error_at_once(open_: Callable[[str], object]) -> None:
+    server = f"nats://127.0.0.1:{_closed_port()}"
+    started = time.perf_counter()
+    with pytest.raises(BlobError, match=f"cannot reach the NATS server at {server}: ConnectionRefused"):
+        open_(server)
+    assert time.perf_counter() - started < 5  # not nats-py's minutes of retries
+
+
+@pytest.mark.parametrize("open_", OPENERS, ids=["blob store", "announcer", "watcher"])
+def test_a_silent_server_is_a_blob_error_within_the_timeout(open_: Callable[[str], object]) -> None:
+    with socket.socket() as listener:  # accepts connections, never says a word
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        server = f"nats://127.0.0.1:{listener.getsockname()[1]}"
+        started = time.perf_counter()
+        with pytest.raises(BlobError, match=f"NATS server at {server}"):
+            open_(server)
+        assert time.perf_counter() - started < 5  # timeout=1.0, never a hang
+
+
+# --- a server that goes away and comes back ---------------------------------------------------------
+
+
+class PrivateServer:
+    """A nats-server of the test's own on a free loopback port, so that it can be stopped."""
+
+    def __init__(self, store_dir: str) -> None:
+        self.port = _closed_port()
+        self.url = f"nats://127.0.0.1:{self.port}"
+        self._args = ["nats-server", "-a", "127.0.0.1", "-p", str(self.port), "-js", "-sd", store_dir]
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self._process = subprocess.Popen(self._args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + WAIT
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), 0.1):
+                return
+            time.sleep(0.02)
+        raise RuntimeError(f"nats-server did not start on port {self.port}")
+
+    def stop(self) -> None:
+        if self._process is not None:
+            self._process.terminate()
+            self._process.wait(WAIT)
+            self._process = None
+
+
+@pytest.fixture
+def private_server(tmp_path: Path) -> Iterator[PrivateServer]:
+    if shutil.which("nats-server") is None:
+        pytest.skip("no nats-server binary on PATH to start a server of the test's own")
+    server = PrivateServer(str(tmp_path))
+    server.start()
+    yield server
+    server.stop()
+
+
+def _until_it_works(action: Callable[[], object]) -> None:
+    deadline = time.monotonic() + WAIT
+    while True:
+        try:
+            action()
+            return
+        except BlobError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+def _revision(server: str, bucket: str, key: str) -> int | None:
+    """The stream sequence of the key's current value: how many values the bucket has taken."""
+
+    async def get() -> int | None:
+        nc = await nats.connect(server, allow_reconnect=False)
+        try:
+            return (await (await nc.jetstream().key_value(bucket)).get(key)).revision
+        finally:
+            await nc.close()
+
+    return asyncio.run(get())
+
+
+def test_a_server_restart_fails_calls_fast_then_everything_resumes(private_server: PrivateServer) -> None:
+    url = private_server.url
+    with (
+        NatsBlobStore(url, bucket="blobs", timeout=2.0) as store,
+        NatsAnnouncer(url, bucket="announce", timeout=2.0) as announcer,
+        NatsAnnouncementWatcher(url, bucket="announce", timeout=2.0) as watcher,
+    ):
+        heard = Recorder()
+        watcher.subscribe(heard)
+        store.publish(SNAPSHOT, b"before")
+        announcer.announce(1)
+        heard.wait_for(1)
+
+        private_server.stop()
+        started = time.perf_counter()
+        with pytest.raises(BlobError, match=f"NATS at {url}"):
+            announcer.announce(99)
+        with pytest.raises(BlobError, match=f"NATS at {url}"):
+            store.publish(DELTA, b"while down")
+        assert time.perf_counter() - started < 5  # two calls, each bounded by timeout=2.0
+
+        private_server.start()
+        _until_it_works(lambda: announcer.announce(2))
+        assert heard.wait_for(2) == [1, 2]
+        assert watcher.latest() == 2
+        assert _revision(url, "announce", "version") == 2  # 99, refused while down, was not sent later
+        assert store.retrieve_snapshot(7) == (SNAPSHOT, b"before")
+        store.publish(DELTA, b"after")
+        assert store.refs() == [DELTA, SNAPSHOT]
