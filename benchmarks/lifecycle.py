@@ -20,6 +20,7 @@ import statistics
 import tempfile
 import threading
 import time
+import uuid
 from typing import Any
 
 from marrow import sample, store
@@ -27,7 +28,16 @@ from marrow.store.filesystem import FilesystemAnnouncementWatcher, FilesystemAnn
 from marrow.store.memory import InMemoryAnnouncer, InMemoryBlobStore
 
 
-def _follow_fs(directory: str, versions: int, out: Any) -> None:
+def _open(kind: str, where: str) -> tuple[Any, Any]:
+    """(blob store, announcement watcher) of a filesystem directory or NATS bucket prefix."""
+    if kind == "fs":
+        return FilesystemBlobStore(where), FilesystemAnnouncementWatcher(where)
+    from marrow.store.nats import NatsAnnouncementWatcher, NatsBlobStore
+
+    return NatsBlobStore(bucket=f"{where}-blobs"), NatsAnnouncementWatcher(bucket=f"{where}-announce")
+
+
+def _follow(kind: str, where: str, versions: int, out: Any) -> None:
     """In another process: follow the store and report when each version became the one served."""
     seen: dict[int, float] = {}
     done = threading.Event()
@@ -37,8 +47,8 @@ def _follow_fs(directory: str, versions: int, out: Any) -> None:
         if len(seen) >= versions:
             done.set()
 
-    watcher = FilesystemAnnouncementWatcher(directory)
-    consumer = store.Consumer(FilesystemBlobStore(directory), watcher, listeners=[listener])
+    blobs, watcher = _open(kind, where)
+    consumer = store.Consumer(blobs, watcher, listeners=[listener])
     consumer.start()
     out.put("ready")
     done.wait(120)
@@ -47,27 +57,30 @@ def _follow_fs(directory: str, versions: int, out: Any) -> None:
     out.put(seen)
 
 
-def propagation_fs(titles: int, cycles: int) -> dict[str, float]:
+def propagation(kind: str, titles: int, cycles: int) -> dict[str, float]:
+    """Announce ``cycles`` small incremental versions; time each until another process serves it."""
     cat = sample.catalogue(titles)
     schema = store.Schema.from_classes(sample.Title)
     rng = random.Random(5)
+    announced: dict[int, float] = {}
     with tempfile.TemporaryDirectory(prefix="marrow-lifecycle-") as d:
-        announced: dict[int, float] = {}
+        where = d if kind == "fs" else f"bench-{uuid.uuid4().hex[:10]}"
+        blobs, announcer = _publisher(kind, where)
 
-        class Timed(FilesystemAnnouncer):
+        class Timed:
             def announce(self, version: int) -> None:
-                super().announce(version)
-                announced[version] = time.time()  # when the announcement is on disk
+                announcer.announce(version)
+                announced[version] = time.time()  # when the announcement is durable
 
-        producer = store.Producer(schema, FilesystemBlobStore(d), Timed(d), keep_snapshots=3)
+        producer = store.Producer(schema, blobs, Timed(), keep_snapshots=3)
         producer.run_cycle(lambda w: w.add_all(cat.titles))
+        first = min(announced)
         ctx = mp.get_context("spawn")
         out = ctx.Queue()
-        follower = ctx.Process(target=_follow_fs, args=(d, cycles + 1, out))
+        follower = ctx.Process(target=_follow, args=(kind, where, cycles + 1, out))
         follower.start()
         out.get(timeout=60)
-        time.sleep(0.5)  # the follower loads version 1 first
-        first = min(announced)
+        time.sleep(0.5)  # the follower loads the first version
         for i in range(cycles):
             edits = sample.revised(cat.titles, 0.001, rng, f" ({i})")
 
@@ -79,13 +92,32 @@ def propagation_fs(titles: int, cycles: int) -> dict[str, float]:
             time.sleep(0.05)
         seen = out.get(timeout=120)
         follower.join(10)
-    lags = [(seen[v] - t) * 1e3 for v, t in announced.items() if v in seen and v != first]
-    lags.sort()
+        for closable in (blobs, announcer):
+            getattr(closable, "close", lambda: None)()
+    lags = sorted((seen[v] - t) * 1e3 for v, t in announced.items() if v in seen and v != first)
     return {
-        "propagation_p50_ms_fs": round(statistics.median(lags), 2),
-        "propagation_p99_ms_fs": round(lags[min(len(lags) - 1, int(len(lags) * 0.99))], 2),
-        "propagation_missed_fs": len(announced) - 1 - len(lags),
+        f"propagation_p50_ms_{kind}": round(statistics.median(lags), 2),
+        f"propagation_p99_ms_{kind}": round(lags[min(len(lags) - 1, int(len(lags) * 0.99))], 2),
+        f"propagation_missed_{kind}": len(announced) - 1 - len(lags),
     }
+
+
+def _publisher(kind: str, where: str) -> tuple[Any, Any]:
+    if kind == "fs":
+        return FilesystemBlobStore(where), FilesystemAnnouncer(where)
+    from marrow.store.nats import NatsAnnouncer, NatsBlobStore
+
+    return NatsBlobStore(bucket=f"{where}-blobs"), NatsAnnouncer(bucket=f"{where}-announce")
+
+
+def _nats_up() -> bool:
+    import socket
+
+    try:
+        socket.create_connection(("127.0.0.1", 4222), timeout=1).close()
+        return True
+    except OSError:
+        return False
 
 
 def read_stall(titles: int, deltas: int) -> dict[str, float]:
@@ -135,8 +167,11 @@ def read_stall(titles: int, deltas: int) -> dict[str, float]:
 
 def run(titles: int, cycles: int) -> dict[str, Any]:
     out: dict[str, Any] = {"titles": titles, "cycles": cycles}
-    out.update(propagation_fs(min(titles, 100_000), cycles))
-    out["propagation_p99_ms_nats"] = None  # needs the NATS store (issue 3, in progress)
+    out.update(propagation("fs", min(titles, 100_000), cycles))
+    if _nats_up():
+        out.update(propagation("nats", min(titles, 100_000), cycles))
+    else:
+        out["propagation_p99_ms_nats"] = None  # no NATS server on 127.0.0.1:4222
     out.update(read_stall(titles, 5))
     out["shared_pss_ratio_4_workers"] = None  # not measured yet (issue 3)
     out["reload_peak_ratio"] = None  # not measured yet (issue 3)
