@@ -614,17 +614,25 @@ static PyObject *py_splice(PyObject *self, PyObject *args) {
         const uint8_t *fs = (const uint8_t *)f.view.buf;
         char *dst = (char *)out.view.buf;
         Py_ssize_t cap = out.view.len / item;
+        int bad = 0;
+        /* Readers in other threads keep going while tens of megabytes are copied. */
+        Py_BEGIN_ALLOW_THREADS
         for (Py_ssize_t i = 0; i < segs; i++) {
             Buf *src = fs[i] ? &nw : &old;
             Py_ssize_t len = (Py_ssize_t)(bs[i] - as[i]);
             if (len <= 0) continue;
             Py_ssize_t have = src->held ? src->view.len / item : 0;
             if (as[i] < 0 || bs[i] > have || written + len > cap) {
-                PyErr_SetString(PyExc_ValueError, "splice: segment out of range");
-                goto done;
+                bad = 1;
+                break;
             }
             memcpy(dst + written * item, (const char *)src->view.buf + as[i] * item, (size_t)(len * item));
             written += len;
+        }
+        Py_END_ALLOW_THREADS
+        if (bad) {
+            PyErr_SetString(PyExc_ValueError, "splice: segment out of range");
+            goto done;
         }
     }
 done:
