@@ -21,12 +21,13 @@ from marrow.store.blobstore import (
     Publisher,
 )
 from marrow.store.consumer import Consumer, load_version
+from marrow.store.cycle import Cycle
 from marrow.store.history import History, diff
 from marrow.store.index import HashIndex, PrefixIndex, PrimaryKeyIndex
 from marrow.store.producer import Incremental, MinimumCount, Producer, RecordCountChange
 from marrow.store.read import ReadState, TypeReader
 from marrow.store.schema import Field, FieldType, Float, Int, Kind, ObjectSchema, Schema
-from marrow.store.write import Cycle, WriteState
+from marrow.store.write import WriteState
 
 __all__ = [
     "AnnouncementWatcher",

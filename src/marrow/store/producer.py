@@ -24,9 +24,10 @@ from typing import Any, Protocol
 
 from marrow.errors import CycleError, MarrowError
 from marrow.store.blobstore import Announcer, BlobRef, BlobRetriever, Publisher
+from marrow.store.cycle import Cycle
 from marrow.store.read import ReadState
 from marrow.store.schema import Schema
-from marrow.store.write import Cycle, WriteState
+from marrow.store.write import WriteState
 
 log = logging.getLogger("marrow.store.producer")
 

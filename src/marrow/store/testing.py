@@ -24,10 +24,11 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from marrow.store.blobstore import BlobRef, Publisher
+from marrow.store.cycle import Cycle
 from marrow.store.memory import InMemoryAnnouncer, InMemoryBlobStore
 from marrow.store.read import ReadState
 from marrow.store.schema import Schema
-from marrow.store.write import Cycle, WriteState
+from marrow.store.write import WriteState
 
 __all__ = [
     "NAN",

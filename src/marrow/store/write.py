@@ -20,21 +20,19 @@ Invariants:
 
 from __future__ import annotations
 
-import functools
 import operator
-import secrets
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from marrow.errors import RecordError, SchemaError
 from marrow.store._columns import Column, _ranges
+from marrow.store._convert import call, converter, is_frozen
 from marrow.store._encode import TableIds, column_values, empty_patch, encode_patch
 from marrow.store._typedata import TypeData, TypeDelta, apply, reverse
-from marrow.store.blob import Blob, write_blob
-from marrow.store.schema import INT_RANGE, FieldType, ObjectSchema, Schema, type_name
+from marrow.store.cycle import Cycle, new_tag
+from marrow.store.schema import ObjectSchema, Schema, type_name
 
 Row = tuple[Any, ...]
 
@@ -183,7 +181,9 @@ class WriteState:
         if tw is None:
             raise SchemaError(f"no type {name!r} in the schema; types: {list(self._types)}")
         if tw.converters is None:
-            tw.converters = [self._converter(tw.schema, f.name, f.type) for f in tw.schema.fields]
+            tw.converters = [
+                converter(tw.schema, f.name, f.type, self.add, self._type_of) for f in tw.schema.fields
+            ]
         if isinstance(record, Mapping):
             values = tuple(record.get(f) for f in tw.schema.field_names)
         else:
@@ -193,8 +193,8 @@ class WriteState:
                 values = tuple(getattr(record, f, None) for f in tw.schema.field_names)
             if len(tw.converters) == 1:
                 values = (values,)
-        ordinal = tw.ordinal_for(tuple(map(_call, tw.converters, values)))
-        if _is_frozen(record.__class__):
+        ordinal = tw.ordinal_for(tuple(map(call, tw.converters, values)))
+        if is_frozen(record.__class__):
             # An immutable object added again this cycle is the same record: skip the work.
             self._seen[id(record)] = (record, ordinal)
         return ordinal
@@ -238,99 +238,6 @@ class WriteState:
         if name is None:
             name = self._class_types[cls] = type_name(cls)
         return name
-
-    def _converter(self, schema: ObjectSchema, fname: str, ftype: FieldType) -> Any:
-        """A function from a field's Python value to its row form; validates as it goes."""
-        kind = ftype.kind
-        if kind in ("list", "set", "map"):
-            assert ftype.element is not None
-            element = self._element_converter(schema, fname, ftype.element)
-            if kind == "list":
-                return lambda v: None if v is None else tuple(map(element, v))
-            if kind == "set":
-                return lambda v: None if v is None else tuple(sorted(set(map(element, v))))
-            assert ftype.value is not None
-            value = self._element_converter(schema, fname, ftype.value)
-
-            def convert_map(v: Any) -> Any:
-                if v is None:
-                    return None
-                items = (v if isinstance(v, Mapping) else dict(v)).items()  # one value per key
-                return tuple(sorted((element(k), value(x)) for k, x in items))
-
-            return convert_map
-        element = self._element_converter(schema, fname, ftype)
-        return lambda v: None if v is None else element(v)
-
-    def _element_converter(self, schema: ObjectSchema, fname: str, ftype: FieldType) -> Any:
-        kind = ftype.kind
-        where = f"{schema.name}.{fname}"
-
-        def fail(v: Any, what: str) -> RecordError:
-            if v is None:
-                return RecordError(f"{where}: a collection cannot hold null")
-            return RecordError(f"{where} is {what}, but was given {v!r} ({v.__class__.__name__})")
-
-        if kind == "ref":
-            target = str(ftype.target)
-            add = self.add
-
-            def convert_ref(v: Any) -> int:
-                if isinstance(v, Mapping):
-                    return add(v, target)
-                if v is None:
-                    raise fail(v, "a reference")
-                actual = self._type_of(v)
-                if actual != target:
-                    raise RecordError(f"{where} refers to {target}, but was given a {actual}")
-                return add(v, target)
-
-            return convert_ref
-        if kind in INT_RANGE:
-            lo, hi = INT_RANGE[kind]
-
-            def convert_int(v: Any) -> int:
-                if v.__class__ is not int:
-                    if v is None or isinstance(v, bool) or not isinstance(v, int):
-                        raise fail(v, f"a {kind}")
-                    v = int(v)
-                if not lo <= v <= hi:
-                    raise RecordError(f"{where} is a {kind}; {v} is outside {lo}..{hi}")
-                return v
-
-            return convert_int
-        if kind == "boolean":
-
-            def convert_bool(v: Any) -> bool:
-                if v is True or v is False:
-                    return v
-                raise fail(v, "a boolean")
-
-            return convert_bool
-        if kind in ("float", "double"):
-
-            def convert_float(v: Any) -> float:
-                if v is None or isinstance(v, bool) or not isinstance(v, int | float):
-                    raise fail(v, f"a {kind}")
-                f = float(v)
-                return f if f == f else _NAN  # one NaN object, so equal rows compare equal
-
-            return convert_float
-        if kind == "string":
-
-            def convert_str(v: Any) -> str:
-                if v.__class__ is str or isinstance(v, str):
-                    return str(v)
-                raise fail(v, "a string")
-
-            return convert_str
-
-        def convert_bytes(v: Any) -> bytes:
-            if isinstance(v, bytes | bytearray | memoryview):
-                return bytes(v)
-            raise fail(v, "bytes")
-
-        return convert_bytes
 
     # --- committing -------------------------------------------------------------------------------
 
@@ -401,103 +308,6 @@ class WriteState:
     @property
     def previous(self) -> dict[str, TypeData]:
         return dict(self._previous)
-
-
-_NAN = float("nan")
-
-
-def _call(convert: Any, value: Any) -> Any:
-    return convert(value)
-
-
-@functools.cache
-def _is_frozen(cls: type) -> bool:
-    """Instances cannot change after creation: frozen dataclasses and frozen msgspec Structs."""
-    params = getattr(cls, "__dataclass_params__", None)
-    if params is not None:
-        return bool(params.frozen)
-    config = getattr(cls, "__struct_config__", None)
-    return bool(getattr(config, "frozen", False))
-
-
-def new_tag() -> str:
-    """A random state tag: deltas are refused unless they start from the tag in memory."""
-    return secrets.token_hex(8)
-
-
-@dataclass(eq=False)
-class Cycle:
-    """The result of one committed cycle: the new state and the blobs that lead to it."""
-
-    schema: Schema
-    previous_schema: Schema | None
-    origin: str | None  # the previous state's tag (None for the first state)
-    destination: str
-    version: int | None
-    previous_version: int | None
-    previous_meta: dict[str, Any]
-    state: dict[str, TypeData]
-    forward: dict[str, TypeDelta]
-    backward: dict[str, TypeDelta]
-    removed_types: list[str]
-    meta: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def has_changes(self) -> bool:
-        return (
-            bool(self.removed_types)
-            or any(not d.is_empty for d in self.forward.values())
-            or (self.previous_schema is not None and self.previous_schema != self.schema)
-        )
-
-    def snapshot(self) -> bytes:
-        return write_blob(
-            Blob(
-                "snapshot",
-                self.schema,
-                self.destination,
-                None,
-                self.version,
-                types=self.state,
-                meta=self.meta,
-            )
-        )
-
-    def delta(self) -> bytes | None:
-        """The delta from the previous state, or None for the first state."""
-        if self.origin is None:
-            return None
-        return write_blob(
-            Blob(
-                "delta",
-                self.schema,
-                self.destination,
-                self.origin,
-                self.version,
-                deltas=self.forward,
-                removed_types=self.removed_types,
-                meta=self.meta,
-            )
-        )
-
-    def reverse_delta(self) -> bytes | None:
-        """The delta back to the previous state, or None for the first state."""
-        if self.origin is None:
-            return None
-        assert self.previous_schema is not None
-        added_back = [n for n in self.forward if n not in self.previous_schema]
-        return write_blob(
-            Blob(
-                "reverse",
-                self.previous_schema,
-                self.origin,
-                self.destination,
-                self.previous_version,
-                deltas={n: d for n, d in self.backward.items() if n in self.previous_schema},
-                removed_types=added_back,
-                meta=self.previous_meta,
-            )
-        )
 
 
 def _undo_new(d: TypeDelta) -> TypeDelta:
