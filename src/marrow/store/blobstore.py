@@ -97,3 +97,52 @@ class AnnouncementWatcher(Protocol):
     def subscribe(self, callback: Callable[[int], None]) -> Callable[[], None]:
         """Call ``callback(version)`` on each new announcement (from another thread); returns a
         function that unsubscribes."""
+
+
+def candidates(refs: list[BlobRef], kind: str, version: int) -> list[BlobRef]:
+    """The refs a retriever may answer with, best first, for a store that holds ``refs``.
+
+    * ``snapshot``: snapshots at or before ``version``, newest first;
+    * ``delta`` / ``reverse``: those that start at ``version``; when several do (a producer whose
+      cycle was rolled back may leave ``delta-5-6`` beside ``delta-5-7``), the one reaching the
+      highest version first.
+    """
+    if kind == "snapshot":
+        found = [ref for ref in refs if ref.kind == "snapshot" and ref.version <= version]
+    else:
+        found = [ref for ref in refs if ref.kind == kind and ref.origin == version]
+    return sorted(found, key=lambda ref: ref.version, reverse=True)
+
+
+class ListingRetriever:
+    """The three ``retrieve_*`` methods of a store that can list its blobs and read one.
+
+    Subclasses provide :meth:`refs` and :meth:`_read`; candidates are tried best first, so a blob
+    removed between listing and reading is skipped.
+    """
+
+    def refs(self) -> list[BlobRef]:
+        raise NotImplementedError
+
+    def _read(self, ref: BlobRef) -> Buffer | None:
+        """The blob's bytes, or None when it is gone."""
+        raise NotImplementedError
+
+    def retrieve_snapshot(self, version: int) -> tuple[BlobRef, Buffer] | None:
+        """The newest snapshot at or before ``version``, or None."""
+        return self._first("snapshot", version)
+
+    def retrieve_delta(self, origin: int) -> tuple[BlobRef, Buffer] | None:
+        """The delta from ``origin`` (to the highest version, if several), or None."""
+        return self._first("delta", origin)
+
+    def retrieve_reverse_delta(self, origin: int) -> tuple[BlobRef, Buffer] | None:
+        """The reverse delta from ``origin`` back to an earlier version, or None."""
+        return self._first("reverse", origin)
+
+    def _first(self, kind: str, version: int) -> tuple[BlobRef, Buffer] | None:
+        for ref in candidates(self.refs(), kind, version):
+            data = self._read(ref)
+            if data is not None:
+                return ref, data
+        return None

@@ -27,8 +27,8 @@ from pathlib import Path
 from typing import Literal
 
 from marrow.errors import BlobError
-from marrow.store.blobstore import BlobRef, Buffer
-from marrow.store.memory import PollingWatcher, as_bytes_view, candidates, encode_announcement
+from marrow.store.blobstore import BlobRef, Buffer, ListingRetriever
+from marrow.store.memory import PollingWatcher, as_bytes_view, encode_announcement
 
 __all__ = [
     "ANNOUNCEMENT",
@@ -87,7 +87,7 @@ def _same_bytes(path: Path, data: memoryview) -> bool:
     return True
 
 
-class FilesystemBlobStore:
+class FilesystemBlobStore(ListingRetriever):
     """A :class:`~marrow.store.blobstore.BlobStore` in one directory, safe for many processes.
 
     Lifecycle: the directory is created on the first publish; retrieving from a directory that does
@@ -141,27 +141,14 @@ class FilesystemBlobStore:
                 "a published blob never changes — publish under a new version, or remove it first"
             )
 
-    def retrieve_snapshot(self, version: int) -> tuple[BlobRef, Buffer] | None:
-        """The newest snapshot at or before ``version``, mapped read-only, or None."""
-        return self._retrieve("snapshot", version)
-
-    def retrieve_delta(self, origin: int) -> tuple[BlobRef, Buffer] | None:
-        """The delta from ``origin`` (to the highest version, if several), mapped read-only, or None."""
-        return self._retrieve("delta", origin)
-
-    def retrieve_reverse_delta(self, origin: int) -> tuple[BlobRef, Buffer] | None:
-        """The reverse delta from ``origin`` back to an earlier version, mapped read-only, or None."""
-        return self._retrieve("reverse", origin)
-
-    def _retrieve(self, kind: str, version: int) -> tuple[BlobRef, Buffer] | None:
-        for ref in candidates(self.refs(), kind, version):
-            try:
-                return ref, self._map(self.directory / ref.name)
-            except FileNotFoundError:
-                continue  # removed since the listing; try the next best
-            except OSError as error:
-                raise BlobError(f"cannot read {ref.name} from {self.directory}: {error}") from error
-        return None
+    def _read(self, ref: BlobRef) -> Buffer | None:
+        """The blob mapped read-only, or None when it was removed since the listing."""
+        try:
+            return self._map(self.directory / ref.name)
+        except FileNotFoundError:
+            return None
+        except OSError as error:
+            raise BlobError(f"cannot read {ref.name} from {self.directory}: {error}") from error
 
     @staticmethod
     def _map(path: Path) -> Buffer:

@@ -29,7 +29,7 @@ from datetime import UTC, datetime
 from typing import Self
 
 from marrow.errors import BlobError, MarrowError
-from marrow.store.blobstore import BlobRef, Buffer
+from marrow.store.blobstore import BlobRef, Buffer, ListingRetriever
 
 __all__ = [
     "InMemoryAnnouncer",
@@ -51,24 +51,7 @@ def as_bytes_view(data: Buffer) -> memoryview:
     return view
 
 
-def candidates(refs: list[BlobRef], kind: str, version: int) -> list[BlobRef]:
-    """The refs a retriever may answer with, best first, for a store that holds ``refs``.
-
-    * ``snapshot``: snapshots at or before ``version``, newest first;
-    * ``delta`` / ``reverse``: those that start at ``version``; when several do (a producer whose
-      cycle was rolled back may leave ``delta-5-6`` beside ``delta-5-7``), the one reaching the
-      highest version first.
-
-    Stores try the candidates in turn, so that a blob removed between listing and reading is skipped.
-    """
-    if kind == "snapshot":
-        found = [ref for ref in refs if ref.kind == "snapshot" and ref.version <= version]
-    else:
-        found = [ref for ref in refs if ref.kind == kind and ref.origin == version]
-    return sorted(found, key=lambda ref: ref.version, reverse=True)
-
-
-class InMemoryBlobStore:
+class InMemoryBlobStore(ListingRetriever):
     """A :class:`~marrow.store.blobstore.BlobStore` held in a dict; thread-safe.
 
     Lifecycle: create, publish, retrieve, remove; nothing outlives the object. Blobs are copied to
@@ -94,18 +77,6 @@ class InMemoryBlobStore:
                 " bytes); a published blob never changes — publish under a new version"
             )
 
-    def retrieve_snapshot(self, version: int) -> tuple[BlobRef, Buffer] | None:
-        """The newest snapshot at or before ``version``, or None."""
-        return self._first("snapshot", version)
-
-    def retrieve_delta(self, origin: int) -> tuple[BlobRef, Buffer] | None:
-        """The delta from ``origin`` (to the highest version, if several), or None."""
-        return self._first("delta", origin)
-
-    def retrieve_reverse_delta(self, origin: int) -> tuple[BlobRef, Buffer] | None:
-        """The reverse delta from ``origin`` back to an earlier version, or None."""
-        return self._first("reverse", origin)
-
     def refs(self) -> list[BlobRef]:
         """Every blob stored, sorted."""
         with self._lock:
@@ -116,11 +87,9 @@ class InMemoryBlobStore:
         with self._lock:
             self._blobs.pop(ref, None)
 
-    def _first(self, kind: str, version: int) -> tuple[BlobRef, Buffer] | None:
+    def _read(self, ref: BlobRef) -> Buffer | None:
         with self._lock:
-            for ref in candidates(list(self._blobs), kind, version):
-                return ref, self._blobs[ref]
-        return None
+            return self._blobs.get(ref)
 
 
 @dataclass

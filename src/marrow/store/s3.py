@@ -27,8 +27,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from marrow.errors import BlobError
-from marrow.store.blobstore import BlobRef, Buffer
-from marrow.store.memory import PollingWatcher, as_bytes_view, candidates, encode_announcement
+from marrow.store.blobstore import BlobRef, Buffer, ListingRetriever
+from marrow.store.memory import PollingWatcher, as_bytes_view, encode_announcement
 
 if TYPE_CHECKING:
     from obstore.store import S3Store
@@ -54,7 +54,7 @@ def _failure(action: str, where: str, error: Exception) -> BlobError:
     return BlobError(f"cannot {action} in {where}: {error}; check that the S3 server is reachable")
 
 
-class S3BlobStore:
+class S3BlobStore(ListingRetriever):
     """A :class:`~marrow.store.blobstore.BlobStore` in one S3 bucket, under ``prefix``.
 
     Lifecycle: the bucket must exist; nothing is contacted until the first call. The object is
@@ -94,24 +94,8 @@ class S3BlobStore:
                 "a published blob never changes — publish under a new version, or remove it first"
             )
 
-    def retrieve_snapshot(self, version: int) -> tuple[BlobRef, Buffer] | None:
-        """The newest snapshot at or before ``version``, or None."""
-        return self._retrieve("snapshot", version)
-
-    def retrieve_delta(self, origin: int) -> tuple[BlobRef, Buffer] | None:
-        """The delta from ``origin`` (to the highest version, if several), or None."""
-        return self._retrieve("delta", origin)
-
-    def retrieve_reverse_delta(self, origin: int) -> tuple[BlobRef, Buffer] | None:
-        """The reverse delta from ``origin`` back to an earlier version, or None."""
-        return self._retrieve("reverse", origin)
-
-    def _retrieve(self, kind: str, version: int) -> tuple[BlobRef, Buffer] | None:
-        for ref in candidates(self.refs(), kind, version):
-            data = self._get(ref)
-            if data is not None:
-                return ref, data
-        return None
+    def _read(self, ref: BlobRef) -> Buffer | None:
+        return self._get(ref)
 
     def _get(self, ref: BlobRef) -> memoryview | None:
         from obstore.exceptions import BaseError
