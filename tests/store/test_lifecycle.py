@@ -210,8 +210,8 @@ class BreakableStore(InMemoryBlobStore):
 
     mode = "ok"
 
-    def retrieve_delta(self, origin: int) -> tuple[BlobRef, Buffer] | None:
-        found = super().retrieve_delta(origin)
+    def retrieve_delta(self, origin: int, toward: int | None = None) -> tuple[BlobRef, Buffer] | None:
+        found = super().retrieve_delta(origin, toward)
         if found is None or self.mode == "ok":
             return found
         if self.mode == "missing":
@@ -318,3 +318,28 @@ def test_history_records_what_each_refresh_added_removed_and_changed(world: Any)
     v1 = consumer.refresh(first.before)
     both = diff(consumer.refresh(second.after), v1).as_dict()
     assert both["types"]["Show"]["removed_keys"] == [7] and both["types"]["Show"]["added_keys"] == [2]
+
+
+class CountingStore(InMemoryBlobStore):
+    """Counts how often the store is listed."""
+
+    listings = 0
+
+    def refs(self) -> list[BlobRef]:
+        self.listings += 1
+        return super().refs()
+
+
+def test_a_consumer_heading_for_a_version_fetches_its_delta_by_name() -> None:
+    store, announcer = CountingStore(), InMemoryAnnouncer()
+    producer = Producer(SCHEMA, store, announcer, keep_snapshots=100)
+    producer.run_cycle(populate(shows(3)))
+    consumer = Consumer(store, announcer)
+    consumer.refresh()
+    producer.run_cycle(populate(shows(4)))
+    store.listings = 0
+    assert consumer.refresh().version == announcer.latest()
+    assert store.listings == 0 and consumer.metrics.deltas_applied == 1
+    # without the hint (or when no such blob exists) the store lists and picks the best candidate
+    v = announcer.latest()
+    assert store.retrieve_delta(v - 1, toward=v + 5) == store.retrieve_delta(v - 1)

@@ -68,11 +68,15 @@ class BlobRetriever(Protocol):
     def retrieve_snapshot(self, version: int) -> tuple[BlobRef, Buffer] | None:
         """The newest snapshot at or before ``version``, or None."""
 
-    def retrieve_delta(self, origin: int) -> tuple[BlobRef, Buffer] | None:
-        """The delta that starts at version ``origin``, or None."""
+    def retrieve_delta(self, origin: int, toward: int | None = None) -> tuple[BlobRef, Buffer] | None:
+        """The delta that starts at version ``origin``, or None.
 
-    def retrieve_reverse_delta(self, origin: int) -> tuple[BlobRef, Buffer] | None:
-        """The reverse delta that starts at version ``origin`` (and leads back), or None."""
+        ``toward`` is the version the caller is heading for: when the delta ``origin → toward`` exists
+        it is the answer, and a store may fetch it by name without listing its blobs."""
+
+    def retrieve_reverse_delta(self, origin: int, toward: int | None = None) -> tuple[BlobRef, Buffer] | None:
+        """The reverse delta that starts at version ``origin`` (and leads back), or None; ``toward`` as
+        for :meth:`retrieve_delta`."""
 
 
 class BlobStore(Publisher, BlobRetriever, Protocol):
@@ -132,15 +136,20 @@ class ListingRetriever:
         """The newest snapshot at or before ``version``, or None."""
         return self._first("snapshot", version)
 
-    def retrieve_delta(self, origin: int) -> tuple[BlobRef, Buffer] | None:
-        """The delta from ``origin`` (to the highest version, if several), or None."""
-        return self._first("delta", origin)
+    def retrieve_delta(self, origin: int, toward: int | None = None) -> tuple[BlobRef, Buffer] | None:
+        """The delta from ``origin`` (to ``toward`` if published, else the highest version), or None."""
+        return self._first("delta", origin, toward)
 
-    def retrieve_reverse_delta(self, origin: int) -> tuple[BlobRef, Buffer] | None:
-        """The reverse delta from ``origin`` back to an earlier version, or None."""
-        return self._first("reverse", origin)
+    def retrieve_reverse_delta(self, origin: int, toward: int | None = None) -> tuple[BlobRef, Buffer] | None:
+        """The reverse delta from ``origin`` back (to ``toward`` if published), or None."""
+        return self._first("reverse", origin, toward)
 
-    def _first(self, kind: str, version: int) -> tuple[BlobRef, Buffer] | None:
+    def _first(self, kind: str, version: int, toward: int | None = None) -> tuple[BlobRef, Buffer] | None:
+        if toward is not None and kind != "snapshot":  # by name first: no listing
+            exact = BlobRef(kind, toward, version)  # type: ignore[arg-type]
+            data = self._read(exact)
+            if data is not None:
+                return exact, data
         for ref in candidates(self.refs(), kind, version):
             data = self._read(ref)
             if data is not None:

@@ -90,7 +90,11 @@ def _walk(
         current = state.version
         if current is None or steps >= max_chain or (current > target if forward else current < target):
             return None
-        found = retriever.retrieve_delta(current) if forward else retriever.retrieve_reverse_delta(current)
+        found = (
+            retriever.retrieve_delta(current, target)
+            if forward
+            else retriever.retrieve_reverse_delta(current, target)
+        )
         if found is None or (found[0].version > target if forward else found[0].version < target):
             return None
         state = state.apply_delta(found[1])

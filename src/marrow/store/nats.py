@@ -322,13 +322,24 @@ class NatsBlobStore(_Owner):
         """The newest snapshot at or before ``version``, or None."""
         return self._retrieve(lambda r: r.kind == "snapshot" and r.version <= version, version)
 
-    def retrieve_delta(self, origin: int) -> tuple[BlobRef, Buffer] | None:
-        """The delta from ``origin`` (to the newest version, should there be several), or None."""
-        return self._retrieve(lambda r: r.kind == "delta" and r.origin == origin)
+    def retrieve_delta(self, origin: int, toward: int | None = None) -> tuple[BlobRef, Buffer] | None:
+        """The delta from ``origin`` (to ``toward`` if published, else the newest), or None."""
+        found = self._by_name(BlobRef("delta", toward, origin)) if toward is not None else None
+        return found or self._retrieve(lambda r: r.kind == "delta" and r.origin == origin)
 
-    def retrieve_reverse_delta(self, origin: int) -> tuple[BlobRef, Buffer] | None:
-        """The reverse delta from ``origin`` back (to the newest version, should there be several)."""
-        return self._retrieve(lambda r: r.kind == "reverse" and r.origin == origin)
+    def retrieve_reverse_delta(self, origin: int, toward: int | None = None) -> tuple[BlobRef, Buffer] | None:
+        """The reverse delta from ``origin`` back (to ``toward`` if published, else the newest)."""
+        found = self._by_name(BlobRef("reverse", toward, origin)) if toward is not None else None
+        return found or self._retrieve(lambda r: r.kind == "reverse" and r.origin == origin)
+
+    def _by_name(self, ref: BlobRef) -> tuple[BlobRef, Buffer] | None:
+        """One blob by its exact name, without listing the bucket (one look-up, then its chunks)."""
+        info = self._conn.run(self._info(ref.name), f"look up {ref.name}")
+        if info is None:
+            return None
+        deadline = self._conn.timeout + (info.size or 0) / MIN_TRANSFER_RATE
+        data = self._conn.run(self._read(info), f"retrieve {ref.name}", deadline)
+        return (ref, data) if data is not None else None
 
     def _retrieve(
         self, wanted: Callable[[BlobRef], bool], exact: int | None = None
