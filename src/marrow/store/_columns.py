@@ -16,7 +16,7 @@ Columns are immutable; :func:`splice` builds the next version's column from this
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -364,7 +364,3 @@ def _splice_codes(
     full[cleared[cleared < capacity]] = null
     full[added] = patch.packed.decode()
     return Codes(Packed.encode(full, bits), patch.base, table)
-
-
-def with_table_start(codes: Codes, table_start: int) -> Codes:
-    return replace(codes, table_start=table_start)
