@@ -110,6 +110,11 @@ class Packed:
         p._codes = held
         return p
 
+    @classmethod
+    def nulls(cls, n: int, bits: int) -> Packed:
+        """``n`` null codes (all ones)."""
+        return cls.encode(np.full(n, (1 << bits) - 1, dtype=np.uint64), bits)
+
     def decode(self) -> np.ndarray:
         """All codes, as a uint64 array (read-only when they are the codes :meth:`encode` was given)."""
         if self._codes is not None:
