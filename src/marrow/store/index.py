@@ -58,7 +58,10 @@ def _hash_value(v: Any) -> int:
 class PrimaryKeyIndex:
     """Unique primary key → ordinal, for one version of one type."""
 
-    def __init__(self, reader: TypeReader, slots: np.ndarray | None = None, used: int = 0):
+    def __init__(self, reader: TypeReader, carried: tuple[np.ndarray, int, np.ndarray] | None = None):
+        """Build the index of ``reader``'s version; or, with ``carried`` = (the previous version's
+        slots with its removals already deleted, their used count, the ordinals to add), finish one
+        carried across a delta."""
         self.reader = reader
         schema = reader.schema
         if not schema.primary_key:
@@ -75,13 +78,13 @@ class PrimaryKeyIndex:
             self.key_of: Callable[[int], Any] = self._int_key_of
         else:
             self.key_of = self._view_key_of
-        if slots is None:
-            ords = reader.data.ordinals()
-            slots = np.zeros(max(8, int(len(ords) / _LOAD) + 1), dtype=np.uint32)
+        if carried is None:
+            added = reader.data.ordinals()
+            slots = np.zeros(max(8, int(len(added) / _LOAD) + 1), dtype=np.uint32)
             self.used = 0
-            self._insert(slots, ords)
         else:
-            self.used = used
+            slots, self.used, added = carried
+        self._insert(slots, added)
         self._freeze(slots)
         self._bind()
 
@@ -187,18 +190,7 @@ class PrimaryKeyIndex:
             return PrimaryKeyIndex(reader)
         slots = self._thaw()
         self._remove(slots, delta.removed, self._keys(delta.removed))  # keys read from the old version
-        new = PrimaryKeyIndex.__new__(PrimaryKeyIndex)
-        new.__dict__.update(self.__dict__)
-        new.reader = reader
-        new.key_of = new._int_key_of if self.int_key else new._view_key_of
-        if self.int_key:
-            codes = reader.data.columns[self.fields[0]].codes
-            assert codes is not None
-            new._code, new._base, new._null = code_reader(codes.packed), codes.base, codes.packed.null
-        new._insert(slots, delta.added)
-        new._freeze(slots)
-        new._bind()
-        return new
+        return PrimaryKeyIndex(reader, (slots, self.used, delta.added))
 
     # --- queries ----------------------------------------------------------------------------------
 
