@@ -21,8 +21,6 @@ from marrow.store.schema import FieldType
 if TYPE_CHECKING:
     from marrow.store.read import TypeReader
 
-_speedups = speedups  # the C accelerator, or None
-
 
 class _PureRecord:
     __slots__ = ("_o",)
@@ -31,7 +29,7 @@ class _PureRecord:
         self._o = ordinal
 
 
-_RecordBase: Any = _speedups.Record if ACCELERATED else _PureRecord
+_RecordBase: Any = speedups.Record if ACCELERATED else _PureRecord
 
 
 class RecordView(_RecordBase):
@@ -82,7 +80,7 @@ def code_reader(p: Packed) -> Callable[[int], int]:
     if p.aligned:
         return memoryview(p.array).__getitem__
     if ACCELERATED:
-        return _speedups.Reader(p.array, p.bits, p.n, p.stride, p.offset)
+        return speedups.Reader(p.array, p.bits, p.n, p.stride, p.offset)
     words = memoryview(p.array)
     stride, offset, mask = p.stride, p.offset, (1 << p.bits) - 1
 
@@ -176,7 +174,7 @@ def c_field(ftype: FieldType, col: Column, reader: TypeReader) -> Any:
     """The C descriptor for a scalar or string field, or None where only Python reads it."""
     if not ACCELERATED or col.shape not in ("scalar", "var"):
         return None
-    sp = _speedups
+    sp = speedups
     if col.shape == "var":
         assert col.ends is not None and col.data is not None
         kind = sp.K_VAR_STR if ftype.kind == "string" else sp.K_VAR_BYTES

@@ -22,9 +22,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from marrow.errors import SchemaError
+from marrow.store._accel import ACCELERATED, speedups
 from marrow.store._encode import column_values, decode_codes
 from marrow.store._packed import Packed, bits_for, choose_layout
-from marrow.store._views import ACCELERATED, _speedups, code_reader
+from marrow.store._views import code_reader
 from marrow.store.schema import FieldType
 
 if TYPE_CHECKING:
@@ -112,7 +113,7 @@ class PrimaryKeyIndex:
             assert codes is not None
             p = codes.packed
             s = self.packed
-            probe = _speedups.IntKeyProbe(
+            probe = speedups.IntKeyProbe(
                 s.array, s.bits, s.n, p.array, p.bits, p.n, codes.base, p.null, view, p.stride, p.offset
             )
             self.find = probe.find  # type: ignore[method-assign]

@@ -21,9 +21,10 @@ from typing import Any
 import numpy as np
 
 from marrow.errors import BlobError, NotFoundError, StateMismatchError
+from marrow.store._accel import ACCELERATED, speedups
 from marrow.store._encode import column_values
 from marrow.store._typedata import TypeData, TypeDelta, apply
-from marrow.store._views import ACCELERATED, RecordView, _speedups, view_class
+from marrow.store._views import RecordView, view_class
 from marrow.store.blob import Blob, read_blob
 from marrow.store.index import HashIndex, PrefixIndex, PrimaryKeyIndex
 from marrow.store.schema import Schema
@@ -254,7 +255,7 @@ class TypeReader:
     def _column_values(self, name: str, ords: np.ndarray) -> list[Any]:
         f = self.schema.field(name)
         fast = self.View.__dict__.get(name)
-        if f.type.kind != "ref" and ACCELERATED and isinstance(fast, _speedups.Field):
+        if f.type.kind != "ref" and ACCELERATED and isinstance(fast, speedups.Field):
             return fast.values(ords)
         return column_values(f.type, self.data.columns[name], ords)
 
