@@ -253,7 +253,7 @@ class _Postings:
     def __init__(self, keys: np.ndarray, ords: np.ndarray, presorted: bool = False):
         if not presorted:
             order = np.argsort(keys, kind="stable")
-            keys, ords = keys[order], ords[order]
+            keys, ords = _distinct(keys[order], ords[order])
         firsts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]]) if len(keys) else np.zeros(0, np.int64)
         self.keys = keys[firsts]
         self.offsets = np.append(firsts, len(keys)).astype(np.int64)
@@ -270,7 +270,7 @@ class _Postings:
         keep = ~gone[self.ords]
         old_keys, old_ords = old_keys[keep], self.ords[keep]
         order = np.argsort(keys, kind="stable")
-        keys, ords = keys[order], ords[order]
+        keys, ords = _distinct(keys[order], ords[order])
         at = np.searchsorted(old_keys, keys, side="right")
         return _Postings(np.insert(old_keys, at, keys), np.insert(old_ords, at, ords.astype(np.uint32)), True)
 
@@ -280,6 +280,15 @@ class _Postings:
     @property
     def nbytes(self) -> int:
         return int(self.keys.nbytes + self.offsets.nbytes + self.ords.nbytes)
+
+
+def _distinct(keys: np.ndarray, ords: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs sorted by key (stably, from ordinal order) without repeats: a list that holds a value
+    twice gives its record one posting."""
+    if len(keys) < 2:
+        return keys, ords
+    keep = np.r_[True, (keys[1:] != keys[:-1]) | (ords[1:] != ords[:-1])]
+    return keys[keep], ords[keep]
 
 
 def _element_spans(reader: TypeReader, field: str, ords: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -357,7 +366,7 @@ class HashIndex:
         i = bisect.bisect_left(self._keys, h)
         if i == len(self._keys) or self._keys[i] != h:
             return []
-        ords: list[int] = sorted(set(self.postings.at(i).tolist()))  # a list may hold a value twice
+        ords: list[int] = sorted(self.postings.at(i).tolist())  # after merges, in no order
         if self.ftype.kind in ("int", "long", "ref"):
             return ords
         return [o for o in ords if self._holds(o, value)]  # hashes of other values may collide
