@@ -59,6 +59,14 @@ class BlobRef:
         raise ValueError(f"{name!r} does not name a blob (snapshot-V, delta-A-B or reverse-B-A)")
 
 
+def as_bytes_view(data: Buffer) -> memoryview:
+    """``data`` as a flat view of unsigned bytes, without a copy (a blob is bytes, whatever its source)."""
+    view = memoryview(data)
+    if view.format != "B" or view.ndim != 1:
+        view = view.cast("B")
+    return view
+
+
 class Publisher(Protocol):
     def publish(self, ref: BlobRef, data: Buffer) -> None:
         """Store a blob atomically. Raises MarrowError when the store is unreachable."""

@@ -27,8 +27,8 @@ from pathlib import Path
 from typing import Literal
 
 from marrow.errors import BlobError
-from marrow.store.blobstore import BlobRef, Buffer, ListingRetriever
-from marrow.store.memory import PollingWatcher, as_bytes_view, encode_announcement
+from marrow.store._watch import PollingWatcher, encode_announcement
+from marrow.store.blobstore import BlobRef, Buffer, ListingRetriever, as_bytes_view
 
 __all__ = [
     "ANNOUNCEMENT",
@@ -261,7 +261,7 @@ class _Inotify:
 
 
 class FilesystemAnnouncementWatcher(PollingWatcher):
-    """Watches ``announced.json`` in ``directory``; see :class:`~marrow.store.memory.PollingWatcher`
+    """Watches ``announced.json`` in ``directory``; see :class:`~marrow.store._watch.PollingWatcher`
     for the lifecycle.
 
     With ``inotify=True`` (the default) and on Linux, the thread sleeps until the directory reports a

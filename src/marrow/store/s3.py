@@ -4,7 +4,7 @@
 * :class:`S3Announcer` — writes the object ``<prefix>/announced`` (the same JSON as the filesystem's
   ``announced.json``);
 * :class:`S3AnnouncementWatcher` — polls that object and tells subscribers, from a daemon thread, of
-  each new version (see :class:`~marrow.store.memory.PollingWatcher`).
+  each new version (see :class:`~marrow.store._watch.PollingWatcher`).
 
 Publishing is one PUT (never multipart), which S3 applies atomically: a reader sees a blob whole or
 not at all. The PUT carries ``If-None-Match: *``, so a blob is never overwritten, even by a racing
@@ -27,8 +27,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from marrow.errors import BlobError
-from marrow.store.blobstore import BlobRef, Buffer, ListingRetriever
-from marrow.store.memory import PollingWatcher, as_bytes_view, encode_announcement
+from marrow.store._watch import PollingWatcher, encode_announcement
+from marrow.store.blobstore import BlobRef, Buffer, ListingRetriever, as_bytes_view
 
 if TYPE_CHECKING:
     from obstore.store import S3Store
@@ -160,7 +160,7 @@ class S3Announcer:
 class S3AnnouncementWatcher(PollingWatcher):
     """Watches ``<prefix>/announced`` by polling it every ``poll_interval`` seconds (one GET each).
 
-    See :class:`~marrow.store.memory.PollingWatcher` for the lifecycle: :meth:`latest` reads the
+    See :class:`~marrow.store._watch.PollingWatcher` for the lifecycle: :meth:`latest` reads the
     object on each call (BlobError when the server cannot be reached); the first :meth:`subscribe`
     starts the polling thread, which logs an outage once and keeps polling; :meth:`close` stops it.
     """
