@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from marrow.errors import MarrowError
+from marrow.store.producer import CycleReport
 
 app = typer.Typer(help="Marrow: an in-memory object store and content platform.", no_args_is_help=True)
 bench_app = typer.Typer(help="Benchmarks, side by side with their peers (from a source checkout).")
@@ -116,14 +117,12 @@ def produce(
     )
 
 
-def _report(report: object) -> None:
+def _report(report: CycleReport | None) -> None:
     if report is None:
         console.print("no change: nothing published")
         return
-    console.print(
-        f"version {report.version}: {', '.join(r.name for r in report.published)} "  # type: ignore[attr-defined]
-        f"in {report.seconds:.2f} s"  # type: ignore[attr-defined]
-    )
+    published = ", ".join(r.name for r in report.published)
+    console.print(f"version {report.version}: {published} in {report.seconds:.2f} s")
 
 
 @app.command()
