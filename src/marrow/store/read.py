@@ -15,6 +15,7 @@ are carried to the new one incrementally.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -47,6 +48,7 @@ class ReadState:
         self.version = version
         self.meta = meta or {}
         self._readers: dict[str, TypeReader] = {}
+        self._checksum: str | None = None
 
     @classmethod
     def from_snapshot(cls, blob: Any) -> ReadState:
@@ -108,13 +110,14 @@ class ReadState:
         return out
 
     def checksum(self) -> str:
-        import hashlib
-
-        h = hashlib.blake2b(digest_size=16)
-        for name in sorted(self.types):
-            h.update(name.encode())
-            h.update(self.types[name].checksum().encode())
-        return h.hexdigest()
+        """A hash of every record this version holds; equal states have equal checksums."""
+        if self._checksum is None:  # a version never changes, so once is enough
+            h = hashlib.blake2b(digest_size=16)
+            for name in sorted(self.types):
+                h.update(name.encode())
+                h.update(self.types[name].checksum().encode())
+            self._checksum = h.hexdigest()
+        return self._checksum
 
     def __repr__(self) -> str:
         counts = ", ".join(f"{n}={t.count}" for n, t in self.types.items())
