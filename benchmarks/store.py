@@ -123,9 +123,9 @@ def run(records: int) -> dict[str, Any]:
     snap_path.write_bytes(v1.snapshot())
     ws.keep_previous()
     changed = sample.revised(cat.titles, 0.01, rng, " (Remastered)")
+    edit = store.Incremental(ws)
     for t in changed:
-        ws.delete("Title", t.id)
-        ws.add(t)
+        edit.add_or_modify(t)
     v2 = ws.commit(version=2)
     delta = v2.delta()
     assert delta is not None

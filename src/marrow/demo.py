@@ -90,9 +90,9 @@ def run(directory: Path, titles: int = 100_000, console: Console | None = None) 
 
     ws.keep_previous()
     changed = sample.revised(cat.titles, 0.01, rng, " (Director's Cut)")
+    edit = store.Incremental(ws)
     for c in changed:
-        ws.delete("Title", c.id)
-        ws.add(c)
+        edit.add_or_modify(c)
     v2 = ws.commit(version=2)
     delta, back = v2.delta(), v2.reverse_delta()
     assert delta is not None and back is not None
