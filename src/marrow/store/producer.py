@@ -169,7 +169,7 @@ class Producer:
             return None
         try:
             new = ReadState(cycle.schema, cycle.state, cycle.destination, cycle.version, cycle.meta)
-            blobs = self._blobs(cycle)
+            blobs = self._blobs(cycle, version)
             if self.integrity_check:
                 self._check_integrity(new, blobs)
             for validate in self.validators:
@@ -197,11 +197,10 @@ class Producer:
         self._last_minted += 1
         return self._last_minted
 
-    def _blobs(self, cycle: Cycle) -> list[tuple[BlobRef, bytes]]:
-        version = int(cycle.version)  # type: ignore[arg-type]
+    def _blobs(self, cycle: Cycle, version: int) -> list[tuple[BlobRef, bytes]]:
         out = [(BlobRef("snapshot", version), cycle.snapshot())]
-        if self.state is not None:
-            previous = int(self.state.version)  # type: ignore[arg-type]
+        if self.state is not None and self.state.version is not None:
+            previous = self.state.version
             delta, back = cycle.delta(), cycle.reverse_delta()
             assert delta is not None and back is not None
             out.append((BlobRef("delta", version, previous), delta))
