@@ -25,7 +25,7 @@ settings.load_profile("marrow")
 # Without the service they skip, with the reason. CI sets MARROW_REQUIRE_SERVICES=1: there a skipped
 # service test fails the run, so CI cannot pass by skipping what it was meant to check.
 
-SERVICE_MARKERS = ("nats", "s3", "browser")
+SERVICE_MARKERS = ("nats", "s3", "browser", "postgres", "redis")
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
