@@ -323,6 +323,17 @@ class FileWriteLog:
         cursor.close()
         return _Cursor(cursor.offset + 1, fd, 0, cursor.offset)
 
+    def _check_not_skipped(self, cursor: _Cursor) -> None:
+        """At the end of a segment with no successor: fine, unless later segments exist (the next
+        one was truncated while this reader was behind)."""
+        later = [s for s in self._segments() if s > cursor.offset + 1]
+        if later:
+            raise LogTruncatedError(
+                f"entries after offset {cursor.offset} were truncated from {self.directory} while this "
+                "reader was behind; load the latest version and read from its folded offset",
+                later[0],
+            )
+
     def _read(self, cursor: _Cursor | None, after: int, limit: int) -> tuple[_Cursor | None, list[Entry]]:
         if cursor is None or cursor.offset != after:
             if cursor is not None:
@@ -338,6 +349,8 @@ class FileWriteLog:
             if len(out) < limit:
                 moved = self._next_segment(cursor)
                 if moved is None:
+                    if not out:
+                        self._check_not_skipped(cursor)
                     break
                 cursor = moved
         return cursor, out

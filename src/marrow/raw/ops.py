@@ -16,8 +16,10 @@ own converters (``marrow.store._convert``): a value the store would refuse at fo
 here, before anything is appended.
 
 Rules that keep folding from ever failing on an acknowledged write: every written type has a
-primary key; a bulk update names each record at most once; and records of a type that another type
-refers to cannot be deleted by key (a kept referrer would point at nothing) — replace them instead.
+primary key; a bulk update names each record at most once; and a record of a keyed type that
+another type refers to can be added but not changed or deleted (a kept referrer would point at the
+old record, and two records would share a key, or at nothing): the writer refuses a write that would
+(see :meth:`Validator.keyed_records`). Types referred to without a primary key are plain values.
 """
 
 from __future__ import annotations
@@ -155,7 +157,7 @@ class _Type:
         self.names = schema.field_names
         self.known = frozenset(self.names)
         self.converters = [
-            converter(schema, f.name, f.type, validator._nested, validator._type_of) for f in schema.fields
+            converter(schema, f.name, f.type, validator._add, validator._type_of) for f in schema.fields
         ]
         self.by_name = dict(zip(self.names, self.converters, strict=True))
         self.key_index = [self.names.index(k) for k in schema.primary_key]
@@ -187,7 +189,7 @@ class Validator:
     def _type_of(self, value: Any) -> str:
         return type_name(value.__class__)
 
-    def _nested(self, value: Any, type: str) -> Any:
+    def _add(self, value: Any, type: str) -> Any:
         """The converters' ``add``: a referenced record becomes its own row, nested."""
         return _Nested(self.row(type, value))
 
@@ -257,6 +259,41 @@ class Validator:
                 raise RecordError(f"the bulk update names {c.type} {c.key!r} twice; name each record once")
             seen.add((c.type, c.key))
         return out
+
+    def keyed_records(self, change: Change) -> list[tuple[str, Any, tuple[Any, ...]]]:
+        """(type, key, row) of every record of a referenced, keyed type an upsert writes: itself, if
+        other types refer to its type, and each keyed record it refers to, however deeply."""
+        out: list[tuple[str, Any, tuple[Any, ...]]] = []
+        if change.values is None:
+            return out
+        if change.type in self.referenced:
+            out.append((change.type, change.key, tuple(change.values)))
+        self._walk(change.type, tuple(change.values), out)
+        return out
+
+    def _walk(self, type: str, row: tuple[Any, ...], out: list[tuple[str, Any, tuple[Any, ...]]]) -> None:
+        for f, value in zip(self.type(type).schema.fields, row, strict=True):
+            if value is None:
+                continue
+            ftype = f.type
+            if ftype.kind == "ref":
+                self._nested(str(ftype.target), value, out)
+            elif ftype.kind in ("list", "set") and ftype.element is not None and ftype.element.kind == "ref":
+                for v in value:
+                    self._nested(str(ftype.element.target), v, out)
+            elif ftype.kind == "map" and ftype.element is not None and ftype.value is not None:
+                for k, v in value:
+                    if ftype.element.kind == "ref":
+                        self._nested(str(ftype.element.target), k, out)
+                    if ftype.value.kind == "ref":
+                        self._nested(str(ftype.value.target), v, out)
+
+    def _nested(self, type: str, nested: _Nested, out: list[tuple[str, Any, tuple[Any, ...]]]) -> None:
+        t = self.type(type)
+        if t.key_index:
+            parts = [nested.values[i] for i in t.key_index]
+            out.append((type, parts[0] if len(parts) == 1 else tuple(parts), nested.values))
+        self._walk(type, nested.values, out)
 
     def value(self, type: str, name: str, value: Any) -> Any:
         """One field's value in row form (to compare an expectation with a record)."""

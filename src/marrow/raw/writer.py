@@ -223,6 +223,11 @@ class Writer:
                 if r.request_id in in_batch:
                     r.same_as = in_batch[r.request_id]
                     continue
+            try:
+                self._check_referenced(r.changes, scratch, view)
+            except RecordError as e:
+                r.error = e
+                continue
             conflicts = [x for e, key in r.expect if (x := self._conflict(e, key, scratch, view)) is not None]
             if conflicts:
                 shown = "; ".join(f"{t} {k!r}: expected {want}, found {got}" for t, k, want, got in conflicts)
@@ -238,6 +243,22 @@ class Writer:
                 in_batch[r.request_id] = r
             accepted.append(r)
         return accepted
+
+    def _check_referenced(
+        self, changes: list[Change], scratch: dict[tuple[str, Any], Any], view: View
+    ) -> None:
+        """Refuse changing a record of a keyed type that other types refer to (see ops)."""
+        row = self.validator.row
+        for change in changes:
+            for type, key, values in self.validator.keyed_records(change):
+                current = scratch.get((type, key), _MISSING)
+                if current is _MISSING:
+                    current = view[type].get(key)
+                if current is not None and row(type, current) != values:
+                    raise RecordError(
+                        f"{type} {key!r} is referred to by other types and cannot be changed by a bulk "
+                        f"update (referrers would keep the old record): write it unchanged, or under a new key"
+                    )
 
     def _conflict(
         self, e: Expect, key: Any, scratch: dict[tuple[str, Any], Any], view: View
