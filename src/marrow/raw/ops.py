@@ -139,6 +139,20 @@ class _Nested:
         return self.key < other.key
 
 
+def plain(row: tuple[Any, ...]) -> list[Any]:
+    """A row as the log holds it (and as decoding gives it back): arrays are lists, a referenced
+    record is the list of its values."""
+    return [_plain(v) for v in row]
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, _Nested):
+        return plain(value.values)
+    if isinstance(value, tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
 def _enc_hook(value: Any) -> Any:
     if isinstance(value, _Nested):
         return value.values
@@ -161,6 +175,7 @@ class _Type:
         ]
         self.by_name = dict(zip(self.names, self.converters, strict=True))
         self.key_index = [self.names.index(k) for k in schema.primary_key]
+        self.has_refs = any(True for f in schema.fields for _ in f.type.references())
 
 
 class Validator:
@@ -239,7 +254,7 @@ class Validator:
             if any(p is None for p in parts):
                 missing = t.schema.primary_key[parts.index(None)]
                 raise RecordError(f"the primary key {name}.{missing} of an upserted record is null")
-            return Change(name, parts[0] if len(parts) == 1 else tuple(parts), list(row))
+            return Change(name, parts[0] if len(parts) == 1 else tuple(parts), plain(row))
         if isinstance(op, Delete):
             key = self.key(op.type, op.key)
             if op.type in self.referenced:
@@ -260,18 +275,19 @@ class Validator:
             seen.add((c.type, c.key))
         return out
 
-    def keyed_records(self, change: Change) -> list[tuple[str, Any, tuple[Any, ...]]]:
+    def keyed_records(self, change: Change) -> list[tuple[str, Any, list[Any]]]:
         """(type, key, row) of every record of a referenced, keyed type an upsert writes: itself, if
         other types refer to its type, and each keyed record it refers to, however deeply."""
-        out: list[tuple[str, Any, tuple[Any, ...]]] = []
+        out: list[tuple[str, Any, list[Any]]] = []
         if change.values is None:
             return out
         if change.type in self.referenced:
-            out.append((change.type, change.key, tuple(change.values)))
-        self._walk(change.type, tuple(change.values), out)
+            out.append((change.type, change.key, change.values))
+        if self.type(change.type).has_refs:
+            self._walk(change.type, change.values, out)
         return out
 
-    def _walk(self, type: str, row: tuple[Any, ...], out: list[tuple[str, Any, tuple[Any, ...]]]) -> None:
+    def _walk(self, type: str, row: list[Any], out: list[tuple[str, Any, list[Any]]]) -> None:
         for f, value in zip(self.type(type).schema.fields, row, strict=True):
             if value is None:
                 continue
@@ -288,12 +304,12 @@ class Validator:
                     if ftype.value.kind == "ref":
                         self._nested(str(ftype.value.target), v, out)
 
-    def _nested(self, type: str, nested: _Nested, out: list[tuple[str, Any, tuple[Any, ...]]]) -> None:
+    def _nested(self, type: str, row: list[Any], out: list[tuple[str, Any, list[Any]]]) -> None:
         t = self.type(type)
         if t.key_index:
-            parts = [nested.values[i] for i in t.key_index]
-            out.append((type, parts[0] if len(parts) == 1 else tuple(parts), nested.values))
-        self._walk(type, nested.values, out)
+            parts = [row[i] for i in t.key_index]
+            out.append((type, parts[0] if len(parts) == 1 else tuple(parts), row))
+        self._walk(type, row, out)
 
     def value(self, type: str, name: str, value: Any) -> Any:
         """One field's value in row form (to compare an expectation with a record)."""

@@ -2,7 +2,8 @@
 
 An :class:`Overlay` belongs to one base version (a :class:`~marrow.store.ReadState`, or None before
 the first) whose *folded offset* is its ``floor``: every entry at or below the floor is in the base.
-Entries above it are applied in offset order; each record they write is kept per (type, primary key)
+Entries above it are applied in offset order; each record they write (and each keyed record those
+refer to, which folding adds to the version too) is kept per (type, primary key)
 as a list of ``(offset, record or None for a delete)``, so that a reader at any offset between the
 floor and the last applied one sees exactly the entries up to it — a bulk update whole or not at all.
 
@@ -20,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from marrow.raw.ops import BulkUpdate
+from marrow.raw.ops import BulkUpdate, Validator
 from marrow.raw.record import OverlayRecord, RecordClasses
 from marrow.store import ReadState, Schema
 
@@ -124,6 +125,7 @@ class Overlay:
         self.floor = folded_offset(base)
         self.offset = self.floor  # the last offset applied
         self.classes = classes or RecordClasses(schema)
+        self.validator = Validator(schema)
         self.types: dict[str, TypeOverlay] = {}
         self.entries: list[tuple[int, BulkUpdate]] = []
 
@@ -144,6 +146,12 @@ class Overlay:
             t = self.type(change.type)
             t.write(offset, normal_key(change.key), rec)
             touched.add(t)
+            # keyed records it refers to are written with it (as folding adds them to the version)
+            for type, key, row in self.validator.keyed_records(change):
+                if row is not change.values:
+                    nested = self.type(type)
+                    nested.write(offset, normal_key(key), record(type, row))
+                    touched.add(nested)
         for t in touched:
             t.settle(offset)
         if update.changes:

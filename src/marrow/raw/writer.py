@@ -37,7 +37,7 @@ from typing import Any
 from marrow.errors import ConflictError, FencedError, LogError, LogTruncatedError, RecordError, WriteError
 from marrow.raw.lease import Lease
 from marrow.raw.log import WriteLog
-from marrow.raw.ops import BulkUpdate, Change, Expect, Op, Validator
+from marrow.raw.ops import BulkUpdate, Change, Expect, Op, Validator, plain
 from marrow.raw.overlay import Overlay, folded_offset, normal_key
 from marrow.raw.view import View
 from marrow.store import ReadState, Schema
@@ -254,10 +254,10 @@ class Writer:
                 current = scratch.get((type, key), _MISSING)
                 if current is _MISSING:
                     current = view[type].get(key)
-                if current is not None and row(type, current) != values:
+                if current is not None and plain(row(type, current)) != values:
                     raise RecordError(
                         f"{type} {key!r} is referred to by other types and cannot be changed by a bulk "
-                        f"update (referrers would keep the old record): write it unchanged, or under a new key"
+                        "update (referrers would keep the old record): write it unchanged, or under a new key"
                     )
 
     def _conflict(
