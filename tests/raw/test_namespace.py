@@ -10,8 +10,8 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 
 import pytest
-from conftest import SCHEMA, title
 
+from conftest import SCHEMA, title
 from marrow import store
 from marrow.errors import IncompatibleSchemaError, LeaseError
 from marrow.raw import Upsert
@@ -120,7 +120,5 @@ def test_a_namespace_refuses_an_incompatible_schema(tmp_path: Path) -> None:
     changed = store.Schema.parse(SCHEMA.text.replace("long added;", "string added;"))
     with pytest.raises(IncompatibleSchemaError):
         Namespace(tmp_path / "content", changed)
-    assert Namespace(
-        tmp_path / "content", store.Schema.from_classes(Title, Story)
-    ).schema  # fewer types: fine
-    assert Collection
+    fewer = store.Schema.from_classes(Title, Story)
+    assert Namespace(tmp_path / "content", fewer).schema is fewer  # a compatible change

@@ -6,15 +6,17 @@ import base64
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from starlette.exceptions import StarletteDeprecationWarning
 
 from marrow import store
+from marrow.errors import SchemaError
 from marrow.raw import InMemoryLease, InMemoryWriteLog, LocalClient, Writer
 from marrow.records import Collection, Story, Title
 from marrow.store.memory import InMemoryBlobStore
-from marrow.web.writes import openapi_document, writes_app
+from marrow.web.writes import WritesSettings, openapi_document, writes_app
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", StarletteDeprecationWarning)
@@ -236,3 +238,31 @@ def test_the_openapi_document_describes_every_route(http: TestClient) -> None:
     assert {"BulkUpdateBody", "UpsertOp", "DeleteOp", "ExpectBody", "ErrorAnswer"} <= set(
         document["components"]["schemas"]
     )
+
+
+def test_settings_come_from_toml_and_the_environment(tmp_path: Path) -> None:
+    config = tmp_path / "writes.toml"
+    config.write_text('root = "var/content"\nport = 9000\ntokens = ["from-file"]\n')
+    settings = WritesSettings.load(str(config), environ={"MARROW_TOKENS": "a, b"})
+    assert (settings.root, settings.port, settings.tokens) == ("var/content", 9000, ["a", "b"])
+    assert set(settings.classes()) == {"Title", "Story", "Collection"}
+
+
+@pytest.mark.parametrize(
+    ("text", "environ", "message"),
+    [
+        ('root = "x"\n', {}, "at least one token"),
+        ('root = "x"\nport = "high"\n', {"MARROW_TOKENS": "t"}, "invalid"),
+        ('root = "x"\nfold_interval = 0\n', {"MARROW_TOKENS": "t"}, "positive"),
+        ('root = "x"\nschema = "records"\n', {"MARROW_TOKENS": "t"}, "module:attribute"),
+        ('root = "x"\ncolour = 1\n', {"MARROW_TOKENS": "t"}, "invalid"),
+        ("root = \n", {}, "cannot read"),
+    ],
+)
+def test_bad_settings_say_what_is_wrong(
+    tmp_path: Path, text: str, environ: dict[str, str], message: str
+) -> None:
+    config = tmp_path / "writes.toml"
+    config.write_text(text)
+    with pytest.raises(SchemaError, match=message):
+        WritesSettings.load(str(config), environ=environ)

@@ -9,6 +9,8 @@ Lifecycle: one process opens the log ``writable=True``; it takes an exclusive lo
 (a second appender is refused), recovers a torn tail (see below), and appends. Any number of
 processes open it read-only and tail it: ``read`` follows the segments in order, ``watch`` wakes
 them through inotify (IN_MODIFY) as soon as an append lands, or by polling where inotify is missing.
+Readers read only up to the offset in ``.durable``, which the appender rewrites after each sync:
+an entry is never visible before it is acknowledged.
 
 Invariants:
 
@@ -50,6 +52,8 @@ _HEADER = struct.Struct("<IIQQ")
 _IDENTITY = struct.Struct("<QQ")
 _SUFFIX = ".log"
 _LOCK = ".append.lock"
+_DURABLE = ".durable"  # the last durable offset, u64 little-endian, rewritten after every sync
+_OFFSET = struct.Struct("<Q")
 _CHUNK = 1 << 20
 _IN_MODIFY, _IN_CREATE = 0x2, 0x100  # inotify(7)
 SEGMENT_BYTES = 64 << 20  #: a new segment starts once the current one is this large
@@ -121,11 +125,11 @@ class FileWriteLog:
         self.poll_interval = poll_interval
         self._read_lock = threading.Lock()
         self._cursor: _Cursor | None = None
-        self._scout: _Cursor | None = None  # for last_offset() in a read-only log
         self._append_lock = threading.Lock()
         self._failed: BaseException | None = None
         self._fd = -1
         self._lock_fd = -1
+        self._durable_fd = -1
         self._callbacks: dict[int, Callable[[], None]] = {}
         self._next_token = 0
         self._watch_thread: threading.Thread | None = None
@@ -156,8 +160,10 @@ class FileWriteLog:
             if not segments:
                 self._create_segment(1)
                 self._last, self._epoch, self._size = 0, 0, 0
-                return
-            self._recover(segments)
+            else:
+                self._recover(segments)
+            self._durable_fd = os.open(self.directory / _DURABLE, os.O_RDWR | os.O_CREAT, 0o666)
+            self._publish_durable()
         except OSError as e:
             raise LogError(f"cannot open the write log in {self.directory} for appending: {e}") from e
 
@@ -230,13 +236,19 @@ class FileWriteLog:
                     written = os.write(self._fd, view)
                     view = view[written:]
                 os.fdatasync(self._fd)
+                self._size += len(batch)
+                self._last = first + len(payloads) - 1
+                self._epoch = epoch
+                self._publish_durable()
             except OSError as e:
                 self._failed = e
                 raise LogError(f"cannot append to the write log in {self.directory}: {e}") from e
-            self._size += len(batch)
-            self._last = first + len(payloads) - 1
-            self._epoch = epoch
             return self._last
+
+    def _publish_durable(self) -> None:
+        """Tell readers how far the log is durable: they read no further (one small write, no sync:
+        after a crash the appender rewrites it on opening)."""
+        os.pwrite(self._durable_fd, _OFFSET.pack(self._last), 0)
 
     def truncate(self, below: int) -> None:
         """Delete whole segments whose entries are all below ``below`` (never the last segment)."""
@@ -355,36 +367,36 @@ class FileWriteLog:
                 cursor = moved
         return cursor, out
 
+    def _durable(self) -> int:
+        """The last offset the appender has synced (entries written but not yet synced stay unread,
+        so that nothing is visible before it is acknowledged)."""
+        if self.writable:
+            return self._last
+        if self._durable_fd < 0:
+            try:
+                self._durable_fd = os.open(self.directory / _DURABLE, os.O_RDONLY)
+            except FileNotFoundError:
+                return 0  # no appender has opened this log yet
+        data = os.pread(self._durable_fd, _OFFSET.size, 0)
+        return _OFFSET.unpack(data)[0] if len(data) == _OFFSET.size else 0
+
     def read(self, after: int, limit: int = 1000) -> list[Entry]:
-        """Up to ``limit`` entries after offset ``after``, in order."""
+        """Up to ``limit`` durable entries after offset ``after``, in order."""
         with self._read_lock:
             try:
+                limit = min(limit, self._durable() - after)
+                if limit <= 0:
+                    return []
                 self._cursor, out = self._read(self._cursor, after, limit)
             except OSError as e:
                 raise LogError(f"cannot read the write log in {self.directory}: {e}") from e
             return out
 
     def last_offset(self) -> int:
-        """The last offset in the log: known to the appender; read from the files by others."""
-        if self.writable:
-            return self._last
+        """The last durable offset: known to the appender, read from ``.durable`` by others."""
         with self._read_lock:
             try:
-                while True:
-                    segments = self._segments()
-                    if not segments:
-                        return 0
-                    scout = self._scout
-                    if scout is None or scout.first != segments[-1]:
-                        if scout is not None:
-                            scout.close()
-                        fd = self._open_segment(segments[-1])
-                        if fd is None:
-                            continue  # truncated meanwhile: list again
-                        scout = self._scout = _Cursor(segments[-1], fd, 0, segments[-1] - 1)
-                    while self._advance(scout, 1000, keep=False):
-                        pass
-                    return scout.offset
+                return self._durable()
             except OSError as e:
                 raise LogError(f"cannot read the write log in {self.directory}: {e}") from e
 
@@ -465,15 +477,14 @@ class FileWriteLog:
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout=5)
         with self._read_lock:
-            for cursor in (self._cursor, self._scout):
-                if cursor is not None:
-                    cursor.close()
-            self._cursor = self._scout = None
-        for fd in (self._fd, self._lock_fd):
+            if self._cursor is not None:
+                self._cursor.close()
+            self._cursor = None
+        for fd in (self._fd, self._lock_fd, self._durable_fd):
             if fd >= 0:
                 with contextlib.suppress(OSError):
                     os.close(fd)
-        self._fd = self._lock_fd = -1
+        self._fd = self._lock_fd = self._durable_fd = -1
 
     def __enter__(self) -> FileWriteLog:
         return self

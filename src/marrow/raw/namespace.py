@@ -127,7 +127,7 @@ class Namespace:
         """A new namespace in ``target`` holding what this one holds now: blobs hard-linked (zero
         copies where the filesystem allows; copied where it does not), sealed log segments hard-linked
         and the active one copied. Safe while a writer runs: a blob never changes, and a log entry
-        cut short by the copy is dropped when the clone's writer opens its log."""
+        the copy cut short is dropped."""
         target = Path(target)
         if target.exists() and any(target.iterdir()):
             raise WriteError(f"cannot clone {self.name} into {target}: it exists and is not empty")
@@ -144,8 +144,9 @@ class Namespace:
         for i, segment in enumerate(segments):
             if i < len(segments) - 1:
                 _link_or_copy(segment, target / "log" / segment.name)  # sealed: never written again
-            else:  # the active segment: copied; a frame cut short is cut off when the clone's writer opens
+            else:  # the active segment: copied; a frame the copy cut short is cut off just below
                 shutil.copyfile(segment, target / "log" / segment.name)
+        FileWriteLog(target / "log", writable=True).close()  # recovers the copy's tail, marks it durable
         if (self.directory / "schema.txt").exists():
             shutil.copy2(self.directory / "schema.txt", target / "schema.txt")
         return Namespace(target, self.schema)

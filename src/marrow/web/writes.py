@@ -48,7 +48,7 @@ from marrow.raw import Delete, Expect, LocalClient, Upsert, View, Writer
 from marrow.store import Schema
 from marrow.store.schema import FieldType
 
-__all__ = ["BulkUpdateBody", "writes_app"]
+__all__ = ["BulkUpdateBody", "WritesSettings", "openapi_document", "writes_app"]
 
 
 class UpsertOp(msgspec.Struct, tag="upsert", tag_field="op", forbid_unknown_fields=True):
@@ -416,3 +416,74 @@ def openapi_document() -> dict[str, Any]:
             },
         },
     }
+
+
+# --- settings ---------------------------------------------------------------------------------------
+
+
+class WritesSettings(msgspec.Struct, forbid_unknown_fields=True):
+    """How ``marrow serve-writes`` runs: read from a TOML file, then ``MARROW_*`` environment variables.
+
+    ``MARROW_TOKENS`` (comma-separated) overrides ``tokens``; ``MARROW_ROOT`` overrides ``root``.
+    """
+
+    root: str
+    schema: str = "marrow.records:TYPES"  #: ``module:attribute`` naming the namespace's classes
+    host: str = "127.0.0.1"
+    port: int = 8791
+    tokens: list[str] = []
+    fold_interval: float = 30.0
+    fold_entries: int = 10_000
+
+    @classmethod
+    def load(
+        cls, path: str | None = None, environ: Mapping[str, str] | None = None, **given: Any
+    ) -> WritesSettings:
+        """Settings from ``path`` (TOML), the environment and ``given`` values, validated."""
+        import os
+        import tomllib
+
+        env = os.environ if environ is None else environ
+        data: dict[str, Any] = {}
+        if path is not None:
+            try:
+                with open(path, "rb") as f:
+                    data = tomllib.load(f)
+            except (OSError, tomllib.TOMLDecodeError) as e:
+                raise SchemaError(f"cannot read the settings in {path}: {e}") from e
+        if env.get("MARROW_TOKENS"):
+            data["tokens"] = [t.strip() for t in env["MARROW_TOKENS"].split(",") if t.strip()]
+        if env.get("MARROW_ROOT"):
+            data["root"] = env["MARROW_ROOT"]
+        data.update({k: v for k, v in given.items() if v is not None})
+        try:
+            settings = msgspec.convert(data, cls)
+        except msgspec.ValidationError as e:
+            raise SchemaError(f"the write service settings are invalid: {e}") from None
+        settings.check()
+        return settings
+
+    def check(self) -> None:
+        if not self.tokens:
+            raise SchemaError(
+                "the write service needs at least one token: set MARROW_TOKENS or tokens = [...]"
+            )
+        if not 0 <= self.port <= 65535:
+            raise SchemaError(f"port must be 0..65535, not {self.port}")
+        if self.fold_interval <= 0 or self.fold_entries <= 0:
+            raise SchemaError("fold_interval and fold_entries must be positive")
+        if ":" not in self.schema:
+            raise SchemaError(
+                f"schema is 'module:attribute' (e.g. marrow.records:TYPES), not {self.schema!r}"
+            )
+
+    def classes(self) -> Schema:
+        """The namespace's schema, from the classes ``schema`` names."""
+        import importlib
+
+        module, _, attribute = self.schema.partition(":")
+        try:
+            value = getattr(importlib.import_module(module), attribute)
+        except (ImportError, AttributeError) as e:
+            raise SchemaError(f"cannot load the schema classes {self.schema!r}: {e}") from None
+        return Schema.from_classes(*(value if isinstance(value, list | tuple) else [value]))
