@@ -94,9 +94,16 @@ class Writer:
         try:
             base = restore() if restore is not None else None
             with self._cond:
-                self.head = Overlay(self.schema, base)
-                self._recover()
-                self._append_fence()
+                for attempt in range(1, 11):
+                    self.head = Overlay(self.schema, base)
+                    self._requests, self._last_write = {}, {}
+                    self._recover()
+                    try:
+                        self._append_fence()
+                        break
+                    except FencedError:  # the deposed writer appended after we read: read again
+                        if attempt == 10:
+                            raise
                 self._started = True
                 return self.head.offset
         except BaseException:
