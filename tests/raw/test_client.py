@@ -6,8 +6,8 @@ from __future__ import annotations
 import threading
 
 import pytest
+from raw_stack import SCHEMA, Stack, story, title
 
-from conftest import SCHEMA, Stack, story, title
 from marrow import store
 from marrow.errors import ReadTimeoutError
 from marrow.raw import FOLDED_OFFSET, Delete, InMemoryLease, InMemoryWriteLog, LocalClient, Upsert, Writer

@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from raw_stack import SCHEMA, title
 
-from conftest import SCHEMA, title
 from marrow.raw import Upsert
 from marrow.raw.filelog import FileWriteLog
 from marrow.raw.namespace import Namespace

@@ -10,8 +10,8 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 
 import pytest
+from raw_stack import SCHEMA, title
 
-from conftest import SCHEMA, title
 from marrow import store
 from marrow.errors import IncompatibleSchemaError, LeaseError
 from marrow.raw import Upsert

@@ -6,8 +6,8 @@ import threading
 from dataclasses import dataclass
 
 import pytest
+from raw_stack import SCHEMA, Stack, story, title
 
-from conftest import SCHEMA, Stack, story, title
 from marrow import store
 from marrow.errors import (
     ConflictError,

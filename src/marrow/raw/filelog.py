@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from marrow.errors import FencedError, LogError, LogTruncatedError
-from marrow.raw.log import Entry
+from marrow.raw.log import Entry, Watchers
 from marrow.store.filesystem import _fsync_directory, _Inotify
 
 __all__ = ["FileWriteLog"]
@@ -130,8 +130,7 @@ class FileWriteLog:
         self._fd = -1
         self._lock_fd = -1
         self._durable_fd = -1
-        self._callbacks: dict[int, Callable[[], None]] = {}
-        self._next_token = 0
+        self._watchers = Watchers()
         self._watch_thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._closed = False
@@ -407,19 +406,12 @@ class FileWriteLog:
         with self._append_lock:
             if self._closed:
                 raise LogError(f"the write log in {self.directory} is closed")
-            token = self._next_token
-            self._next_token += 1
-            self._callbacks[token] = callback
+            stop = self._watchers.add(callback)
             if self._watch_thread is None:
                 self._watch_thread = threading.Thread(
                     target=self._watch, name=f"marrow-log {self.directory.name}", daemon=True
                 )
                 self._watch_thread.start()
-
-        def stop() -> None:
-            with self._append_lock:
-                self._callbacks.pop(token, None)
-
         return stop
 
     def _watch(self) -> None:
@@ -441,13 +433,7 @@ class FileWriteLog:
                     self._stop.wait(self.poll_interval)
                 if self._stop.is_set():
                     break
-                with self._append_lock:
-                    callbacks = list(self._callbacks.values())
-                for callback in callbacks:
-                    try:
-                        callback()
-                    except Exception:
-                        log.exception("write log watcher %r failed", callback)
+                self._watchers.notify()
         finally:
             if notify is not None:
                 notify.close()

@@ -24,6 +24,8 @@ Invariants every implementation keeps:
 
 from __future__ import annotations
 
+import itertools
+import logging
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -31,6 +33,8 @@ from typing import Protocol
 
 from marrow.errors import FencedError, LogTruncatedError
 from marrow.store._watch import Subscribers
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +71,37 @@ class LogReader(Protocol):
 
 class WriteLog(LogWriter, LogReader, Protocol):
     """A log one can append to and read from."""
+
+
+class Watchers:
+    """The callbacks of a log's ``watch``: added and removed from any thread, called in turn by the
+    log's watching thread; a callback that raises is logged and the others still run."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._callbacks: dict[int, Callable[[], None]] = {}
+        self._tokens = itertools.count()
+
+    def add(self, callback: Callable[[], None]) -> Callable[[], None]:
+        """Register ``callback``; returns the function that removes it."""
+        token = next(self._tokens)
+        with self._lock:
+            self._callbacks[token] = callback
+
+        def stop() -> None:
+            with self._lock:
+                self._callbacks.pop(token, None)
+
+        return stop
+
+    def notify(self) -> None:
+        with self._lock:
+            callbacks = list(self._callbacks.values())
+        for callback in callbacks:
+            try:
+                callback()
+            except Exception:
+                log.exception("write log watcher %r failed", callback)
 
 
 class InMemoryWriteLog:

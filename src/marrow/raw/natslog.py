@@ -22,7 +22,6 @@ recheck every second; ``read`` fetches entries by sequence with direct gets, pip
 from __future__ import annotations
 
 import asyncio
-import logging
 import threading
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -31,12 +30,11 @@ import nats.js.errors
 from nats.js.api import StorageType, StreamConfig
 
 from marrow.errors import FencedError, LogError, LogTruncatedError, MarrowError
-from marrow.raw.log import Entry
+from marrow.raw.log import Entry, Watchers
 from marrow.store.nats import DEFAULT_SERVERS, Servers, _Connection
 
 __all__ = ["NatsWriteLog"]
 
-log = logging.getLogger(__name__)
 
 _EPOCH = "Marrow-Epoch"
 _WRONG_LAST_SEQUENCE = 10071
@@ -60,8 +58,7 @@ class NatsWriteLog:
         self._known = 0  # the last offset appended or read here: what the next append expects
         self._epoch = 0
         self._lock = threading.Lock()
-        self._callbacks: dict[int, Callable[[], None]] = {}
-        self._tokens = 0
+        self._watchers = Watchers()
         self._watcher: threading.Thread | None = None
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -186,20 +183,13 @@ class NatsWriteLog:
     def watch(self, callback: Callable[[], None]) -> Callable[[], None]:
         """Call ``callback()`` from a daemon thread after each append (and every second)."""
         with self._lock:
-            token = self._tokens
-            self._tokens += 1
-            self._callbacks[token] = callback
+            stop = self._watchers.add(callback)
             if self._watcher is None:
                 self._run(self._subscribe(), f"subscribe to {self.subject}")
                 self._watcher = threading.Thread(
                     target=self._notify, name=f"marrow-log-{self.name}", daemon=True
                 )
                 self._watcher.start()
-
-        def stop() -> None:
-            with self._lock:
-                self._callbacks.pop(token, None)
-
         return stop
 
     async def _subscribe(self) -> None:
@@ -214,13 +204,7 @@ class NatsWriteLog:
             self._wake.clear()
             if self._stop.is_set():
                 return
-            with self._lock:
-                callbacks = list(self._callbacks.values())
-            for callback in callbacks:
-                try:
-                    callback()
-                except Exception:
-                    log.exception("write log watcher %r failed", callback)
+            self._watchers.notify()
 
     def close(self) -> None:
         self._stop.set()

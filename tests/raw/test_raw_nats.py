@@ -20,10 +20,10 @@ from pathlib import Path
 
 import nats
 import pytest
+from raw_stack import SCHEMA, title
 from test_log import WriteLogContract
 
 import services
-from conftest import SCHEMA, title
 from marrow.errors import FencedError, LeaseError, LogError
 from marrow.raw import Upsert, Writer
 from marrow.raw.log import WriteLog
