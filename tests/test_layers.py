@@ -1,4 +1,5 @@
-"""Layers you can see: ``marrow.store`` depends on nothing of ours but ``marrow.errors``.
+"""Layers you can see: ``marrow.store`` depends on nothing of ours but ``marrow.errors``;
+``marrow.raw`` on nothing but the store and ``marrow.errors``.
 
 Imports are read from the source with :mod:`ast` (also those inside functions and ``TYPE_CHECKING``
 blocks), so a layering mistake is caught even where no test imports the module that makes it.
@@ -14,6 +15,7 @@ import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 STORE = SRC / "marrow" / "store"
+RAW = SRC / "marrow" / "raw"
 
 #: What the store may import of ours besides itself.
 ALLOWED_OURS = {"marrow.errors"}
@@ -62,13 +64,14 @@ def package_of(path: Path) -> str:
     return ".".join(path.relative_to(SRC).parent.parts)
 
 
-def layer_violations(path: Path, core: bool = False) -> list[str]:
-    """Imports of ``path`` that break the layering; ``core``: also any third-party one but numpy."""
+def layer_violations(path: Path, core: bool = False, below: tuple[str, ...] = ("marrow.store",)) -> list[str]:
+    """Imports of ``path`` that break the layering: anything of ours but ``marrow.errors`` and the
+    packages ``below``; with ``core``, also any third-party package but numpy."""
     out = []
     for line, module in imports(path, package_of(path)):
         top = module.split(".")[0]
         if top == "marrow":
-            if module == "marrow.store" or module.startswith("marrow.store.") or module in ALLOWED_OURS:
+            if module in ALLOWED_OURS or any(module == b or module.startswith(b + ".") for b in below):
                 continue
             out.append(f"{path.relative_to(SRC)}:{line} imports {module}")
         elif core and top not in sys.stdlib_module_names and top not in ALLOWED_THIRD_PARTY:
@@ -86,6 +89,26 @@ def test_the_store_has_its_core_modules() -> None:
 @pytest.mark.parametrize("path", STORE_MODULES, ids=lambda p: str(p.relative_to(STORE)))
 def test_the_store_imports_nothing_of_ours_but_errors(path: Path) -> None:
     assert layer_violations(path) == []
+
+
+RAW_MODULES = sorted(RAW.rglob("*.py"))
+
+
+@pytest.mark.parametrize("path", RAW_MODULES, ids=lambda p: str(p.relative_to(RAW)))
+def test_raw_imports_only_the_store_and_errors(path: Path) -> None:
+    assert layer_violations(path, below=("marrow.store", "marrow.raw")) == []
+
+
+def test_the_raw_check_sees_an_import_from_above(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake_src = tmp_path / "src"
+    module = fake_src / "marrow" / "raw" / "bad.py"
+    module.parent.mkdir(parents=True)
+    module.write_text(
+        "from marrow.web.writes import writes_app\nfrom marrow.store import Schema\n", encoding="utf-8"
+    )
+    monkeypatch.setattr(sys.modules[__name__], "SRC", fake_src)
+    (violation,) = layer_violations(module, below=("marrow.store", "marrow.raw"))
+    assert "imports marrow.web.writes" in violation
 
 
 @pytest.mark.parametrize("name", CORE)

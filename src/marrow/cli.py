@@ -159,6 +159,52 @@ def explore(
         watcher.close()
 
 
+@app.command("serve-writes")
+def serve_writes(
+    root: Path | None = typer.Argument(None, file_okay=False, help="The namespace's directory."),
+    config: Path | None = typer.Option(None, exists=True, dir_okay=False, help="A TOML settings file."),
+    schema: str | None = typer.Option(
+        None, help="module:attribute naming the classes (marrow.records:TYPES)."
+    ),
+    host: str | None = typer.Option(None, help="Interface to listen on."),
+    port: int | None = typer.Option(None, min=0, max=65535, help="Port to listen on."),
+) -> None:
+    """Serve a namespace's write API (bulk updates, reads, OpenAPI) as its one active writer.
+
+    Tokens come from MARROW_TOKENS (comma-separated) or the settings file."""
+    import uvicorn
+
+    from marrow.raw.namespace import Namespace
+    from marrow.web.writes import WritesSettings, writes_app
+
+    settings = WritesSettings.load(
+        str(config) if config else None, root=str(root) if root else None, schema=schema, host=host, port=port
+    )
+    ns = Namespace(settings.root, settings.classes())
+    console.print(f"waiting for the writer lease of {ns.directory} …")
+    writer = ns.writer(fold_interval=settings.fold_interval, fold_entries=settings.fold_entries)
+    client = ns.client()
+    try:
+        console.print(f"Marrow write API on http://{settings.host}:{settings.port}/ (OpenAPI: /openapi.json)")
+        app = writes_app(writer, client, tokens=settings.tokens)
+        uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")
+    finally:
+        client.close()
+        writer.close()
+
+
+@bench_app.command("raw")
+def bench_raw(
+    writes: int = typer.Option(5000, min=100, help="Writes per throughput run."),
+    concurrency: int = typer.Option(32, min=1, help="Writer threads."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Durable writes/s, acknowledgement and propagation latency, strong reads (issue 4)."""
+    _run_benchmark(
+        "raw", ["--writes", str(writes), "--concurrency", str(concurrency)] + (["--json"] if as_json else [])
+    )
+
+
 @bench_app.command("store")
 def bench_store(
     records: int = typer.Option(1_000_000, min=1000, help="Records in the benchmark catalogue."),

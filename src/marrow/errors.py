@@ -10,7 +10,14 @@
     │   └── StateMismatchError      a delta made for another state than the one in memory
     ├── CycleError                  a producer cycle failed; nothing was published or announced
     ├── RefreshError                a consumer could not reach a version; it keeps the one it has
-    └── NotFoundError               a type, field or index that does not exist
+    ├── NotFoundError               a type, field or index that does not exist
+    ├── WriteError                  a bulk update was refused; none of it was applied
+    │   └── ConflictError           a conditional update's expectations did not hold (names the keys)
+    ├── LogError                    the write log cannot be read or appended (down, too few replicas)
+    │   ├── FencedError             this writer was deposed: another writer has appended since
+    │   └── LogTruncatedError       the entries asked for were folded into a version and truncated
+    ├── LeaseError                  the writer lease cannot be acquired, or was lost
+    └── ReadTimeoutError            a strong read did not catch up with the offset in time
 
 Every message says what was wrong and, where it helps, what to do about it.
 """
@@ -63,3 +70,42 @@ class NotFoundError(MarrowError, KeyError):
 
     def __str__(self) -> str:  # KeyError would quote the message
         return str(self.args[0]) if self.args else ""
+
+
+class WriteError(MarrowError):
+    """A bulk update was refused as a whole; none of it was applied."""
+
+
+class ConflictError(WriteError):
+    """A conditional bulk update's expectations did not hold. ``conflicts`` names each failed one as
+    ``(type, key, what was expected, what was found)``."""
+
+    def __init__(self, message: str, conflicts: list[tuple[str, object, str, str]]):
+        super().__init__(message)
+        self.conflicts = conflicts
+
+
+class LogError(MarrowError):
+    """The write log cannot be read or appended. An append that raises this may or may not have
+    been stored: retry it with the same request id, which applies it at most once."""
+
+
+class FencedError(LogError):
+    """This writer was deposed: another writer took the lease and appended; it must stop writing."""
+
+
+class LogTruncatedError(LogError):
+    """The entries asked for were folded into a version and removed from the log: load that version.
+    ``first`` is the first offset the log still holds."""
+
+    def __init__(self, message: str, first: int):
+        super().__init__(message)
+        self.first = first
+
+
+class LeaseError(MarrowError):
+    """The writer lease cannot be acquired (another writer holds it) or was lost."""
+
+
+class ReadTimeoutError(MarrowError):
+    """A strong read could not catch up with the offset it waits for within its timeout."""

@@ -215,9 +215,11 @@ _EVENT = struct.Struct("iIII")  # wd, mask, cookie, len — then len bytes of NU
 
 
 class _Inotify:
-    """One inotify watch on a directory, through libc by ctypes. Raises OSError where unavailable."""
+    """One inotify watch on a directory, through libc by ctypes. Raises OSError where unavailable.
 
-    def __init__(self, directory: Path) -> None:
+    ``extra_mask`` adds inotify(7) events to those watched (the write log tails with IN_MODIFY)."""
+
+    def __init__(self, directory: Path, extra_mask: int = 0) -> None:
         if not sys.platform.startswith("linux"):
             raise OSError(errno.ENOSYS, "inotify is Linux only")
         libc = ctypes.CDLL(None, use_errno=True)
@@ -230,7 +232,7 @@ class _Inotify:
         self.fd = init(os.O_NONBLOCK | os.O_CLOEXEC)
         if self.fd < 0:
             raise OSError(ctypes.get_errno(), os.strerror(ctypes.get_errno()))
-        mask = _IN_CLOSE_WRITE | _IN_MOVED_TO | _IN_DELETE_SELF | _IN_MOVE_SELF
+        mask = _IN_CLOSE_WRITE | _IN_MOVED_TO | _IN_DELETE_SELF | _IN_MOVE_SELF | extra_mask
         if add_watch(self.fd, os.fsencode(directory), mask) < 0:
             code = ctypes.get_errno()
             os.close(self.fd)

@@ -137,26 +137,33 @@ class Producer:
 
     # --- cycles ---------------------------------------------------------------------------------
 
-    def run_cycle(self, populate: Callable[[WriteState], None]) -> CycleReport | None:
+    def run_cycle(
+        self, populate: Callable[[WriteState], None], meta: dict[str, Any] | None = None
+    ) -> CycleReport | None:
         """A full cycle: ``populate`` adds every record of the next version. Data from earlier
-        cycles is not carried over. Returns None when nothing changed (nothing is published)."""
-        return self._cycle(populate)
+        cycles is not carried over. Returns None when nothing changed (nothing is published).
+        ``meta`` is stored with the version (``ReadState.meta``)."""
+        return self._cycle(populate, meta)
 
-    def run_incremental(self, changes: Callable[[Incremental], None]) -> CycleReport | None:
+    def run_incremental(
+        self, changes: Callable[[Incremental], None], meta: dict[str, Any] | None = None
+    ) -> CycleReport | None:
         """An incremental cycle: the last version's records, changed by ``changes``."""
 
         def populate(write: WriteState) -> None:
             write.keep_previous()
             changes(Incremental(write))
 
-        return self._cycle(populate)
+        return self._cycle(populate, meta)
 
-    def _cycle(self, populate: Callable[[WriteState], None]) -> CycleReport | None:
+    def _cycle(
+        self, populate: Callable[[WriteState], None], meta: dict[str, Any] | None = None
+    ) -> CycleReport | None:
         started = time.perf_counter()
         version = self._mint()
         try:
             populate(self._write)
-            cycle = self._write.prepare(version=version)
+            cycle = self._write.prepare(version=version, meta=meta)
         except MarrowError:
             self._write.rollback()
             raise

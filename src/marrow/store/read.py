@@ -180,6 +180,28 @@ class TypeReader:
         """Ordinals for many primary keys (-1 where absent), vectorised for integer keys."""
         return self.primary_key.find_many(keys)
 
+    def lookup(self, keys: Sequence[Any]) -> list[RecordView | None]:
+        """Records for many primary keys, in order; None where absent."""
+        view = self.View
+        return [view(o) if o >= 0 else None for o in self.get_many(keys).tolist()]
+
+    def select(self, keys: Sequence[Any], fields: Sequence[str] | None = None) -> dict[str, list[Any]]:
+        """Like :meth:`read`, by primary key: ``{field: [value per key]}``, None for every field of a
+        key with no record."""
+        ords = self.get_many(keys)
+        present = ords >= 0
+        if present.all():
+            return self.read(ords, fields)
+        found = self.read(ords[present], fields)
+        where = np.flatnonzero(present).tolist()
+        out: dict[str, list[Any]] = {}
+        for name, values in found.items():
+            column: list[Any] = [None] * len(ords)
+            for i, v in zip(where, values, strict=True):
+                column[i] = v
+            out[name] = column
+        return out
+
     # --- other indexes ----------------------------------------------------------------------------
 
     def hash_index(self, field: str) -> HashIndex:
