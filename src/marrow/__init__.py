@@ -6,6 +6,7 @@
 from marrow.errors import (
     BlobError,
     BlobVersionError,
+    ConfigError,
     CorruptBlobError,
     CycleError,
     IncompatibleSchemaError,
@@ -13,6 +14,7 @@ from marrow.errors import (
     NotFoundError,
     RecordError,
     RefreshError,
+    RequestError,
     SchemaError,
     StateMismatchError,
 )
@@ -22,6 +24,7 @@ __version__ = "0.1.0"
 __all__ = [
     "BlobError",
     "BlobVersionError",
+    "ConfigError",
     "CorruptBlobError",
     "CycleError",
     "IncompatibleSchemaError",
@@ -29,6 +32,7 @@ __all__ = [
     "NotFoundError",
     "RecordError",
     "RefreshError",
+    "RequestError",
     "SchemaError",
     "StateMismatchError",
     "__version__",

@@ -10,7 +10,9 @@
     │   └── StateMismatchError      a delta made for another state than the one in memory
     ├── CycleError                  a producer cycle failed; nothing was published or announced
     ├── RefreshError                a consumer could not reach a version; it keeps the one it has
-    └── NotFoundError               a type, field or index that does not exist
+    ├── NotFoundError               a type, field or index that does not exist
+    ├── ConfigError                 a configuration value (file, environment) is missing or wrong
+    └── RequestError                a request (its parameters, a cursor) is malformed
 
 Every message says what was wrong and, where it helps, what to do about it.
 """
@@ -63,3 +65,11 @@ class NotFoundError(MarrowError, KeyError):
 
     def __str__(self) -> str:  # KeyError would quote the message
         return str(self.args[0]) if self.args else ""
+
+
+class ConfigError(MarrowError, ValueError):
+    """A configuration file or value is missing or wrong; the message names where and what is allowed."""
+
+
+class RequestError(MarrowError, ValueError):
+    """A request is malformed: a parameter out of range, a cursor this service did not issue."""
