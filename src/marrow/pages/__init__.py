@@ -14,7 +14,7 @@ from marrow.pages.engagement import Engagement, EngagementStore, InMemoryEngagem
 from marrow.pages.faults import Fault, Faults
 from marrow.pages.fragments import Cursor
 from marrow.pages.layouts import Layout, Layouts, SectionSpec
-from marrow.pages.ranking import FatigueRanker, HistoryReader, Ranker, TitleHistory
+from marrow.pages.ranking import FatigueRanker, HistoryReader, Ranker, Seen, TitleHistory
 from marrow.pages.search import complete, search
 from marrow.pages.sections import GENERATORS, Context, Generator, Row, Visitor
 
@@ -41,6 +41,7 @@ __all__ = [
     "Row",
     "Section",
     "SectionSpec",
+    "Seen",
     "SqliteEngagement",
     "TitleHistory",
     "Visitor",

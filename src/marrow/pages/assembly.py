@@ -15,8 +15,8 @@ import numpy as np
 
 from marrow.store import TypeReader
 
-TITLE_FIELDS = ["id", "slug", "name", "year", "maturity", "artwork"]
-STORY_FIELDS = ["id", "slug", "headline", "summary", "hero"]
+TITLE_FIELDS = ["id", "slug", "name", "year", "maturity"]
+STORY_FIELDS = ["id", "slug", "headline", "summary"]
 
 
 class Card(msgspec.Struct, omit_defaults=True):
@@ -46,27 +46,17 @@ def take(candidates: Iterable[int], seen: set[int], length: int) -> list[int]:
 
 def title_cards(titles: TypeReader, ordinals: np.ndarray, device: str, numbered: bool = False) -> list[Card]:
     cols = titles.read(ordinals, TITLE_FIELDS)
-    return [
-        Card(i, slug, name, art.get(device, ""), year, maturity, rank=n + 1 if numbered else None)
-        for n, (i, slug, name, year, maturity, art) in enumerate(
-            zip(
-                cols["id"],
-                cols["slug"],
-                cols["name"],
-                cols["year"],
-                cols["maturity"],
-                cols["artwork"],
-                strict=True,
-            )
-        )
-    ]
+    images = titles.read_entry("artwork", device, ordinals)
+    rows = zip(cols["id"], cols["slug"], cols["name"], images, cols["year"], cols["maturity"], strict=True)
+    if numbered:
+        return [Card(*row, rank=n) for n, row in enumerate(rows, 1)]
+    return [Card(i, slug, name, image or "", year, maturity) for i, slug, name, image, year, maturity in rows]
 
 
 def story_cards(stories: TypeReader, ordinals: np.ndarray, device: str) -> list[Card]:
     cols = stories.read(ordinals, STORY_FIELDS)
+    images = stories.read_entry("hero", device, ordinals)
+    rows = zip(cols["id"], cols["slug"], cols["headline"], images, cols["summary"], strict=True)
     return [
-        Card(i, slug, headline, hero.get(device, ""), summary=summary)
-        for i, slug, headline, summary, hero in zip(
-            cols["id"], cols["slug"], cols["headline"], cols["summary"], cols["hero"], strict=True
-        )
+        Card(i, slug, headline, image or "", summary=summary) for i, slug, headline, image, summary in rows
     ]

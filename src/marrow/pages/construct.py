@@ -47,7 +47,7 @@ from marrow.pages.engagement import Engagement, EngagementStore
 from marrow.pages.faults import Faults
 from marrow.pages.fragments import Cursor, CursorCodec
 from marrow.pages.layouts import Layouts, SectionSpec
-from marrow.pages.ranking import FatigueRanker, HistoryReader, Ranker
+from marrow.pages.ranking import FatigueRanker, HistoryReader, Ranker, Seen
 from marrow.pages.sections import CANDIDATES, GENERATORS, Context, Generator, Row, Visitor
 from marrow.store import ReadState
 
@@ -153,13 +153,13 @@ class PageBuilder:
         self._generate(ctx, slots, deadline)
         rows = [(s, self._eligible(ctx, s.row)) for s in slots if s.row is not None]
         fallbacks = [s.fallback for s in slots if s.fallback is not None]
-        histories = self._histories(ctx, rows, deadline, fallbacks)
         played = {e.title for e in engagement if e.action == "play"}
+        seen_by_profile = Seen.of(self._histories(ctx, rows, deadline, fallbacks), played)
+        now = self.clock()
         sections = []
         for slot, row in rows:
-            if row.ranked and histories:
-                ids = self.ranker.rank(cat.ids[row.ordinals], histories, played, self.clock())
-                row.ordinals = cat.ordinals_of(ids)
+            if row.ranked and len(seen_by_profile):
+                row.ordinals = row.ordinals[self.ranker.rank(cat.ids[row.ordinals], seen_by_profile, now)]
             section = self._assemble(ctx, slot, row, seen)
             if section is not None:
                 sections.append(section)

@@ -14,7 +14,6 @@ history service implements it); any object with the same method will do.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -37,11 +36,46 @@ class HistoryReader(Protocol):
         """The profile's history of each title it has been shown (titles never shown are absent)."""
 
 
+@dataclass(frozen=True)
+class Seen:
+    """A profile's impression history of a page's candidates, as arrays by sorted title id, built
+    once per fragment so that every row ranks with vectorised lookups."""
+
+    ids: np.ndarray  # sorted title ids the profile has been shown
+    shown_7d: np.ndarray  # times shown in the last 7 days, 0 for a title it played
+    last_seen: np.ndarray  # seconds since the epoch
+
+    @classmethod
+    def of(cls, histories: Mapping[int, TitleHistory], played: set[int]) -> Seen:
+        ids = np.fromiter(sorted(histories), dtype=np.int64, count=len(histories))
+        rows = [histories[i] for i in ids.tolist()]
+        shown = np.fromiter(
+            (0 if i in played else h.shown_7d for i, h in zip(ids.tolist(), rows, strict=True)),
+            dtype=np.float64,
+            count=len(rows),
+        )
+        last = np.fromiter(
+            (h.last_seen if h.last_seen is not None else -np.inf for h in rows),
+            dtype=np.float64,
+            count=len(rows),
+        )
+        return cls(ids, shown, last)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def lookup(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Times shown in 7 days and last seen for each of ``ids`` (0 and -inf when never shown)."""
+        if not len(self.ids):
+            return np.zeros(len(ids)), np.full(len(ids), -np.inf)
+        at = np.minimum(np.searchsorted(self.ids, ids), len(self.ids) - 1)
+        hit = self.ids[at] == ids
+        return np.where(hit, self.shown_7d[at], 0.0), np.where(hit, self.last_seen[at], -np.inf)
+
+
 class Ranker(Protocol):
-    def rank(
-        self, ids: np.ndarray, histories: Mapping[int, TitleHistory], played: set[int], now: float
-    ) -> np.ndarray:
-        """``ids`` re-ordered for the profile."""
+    def rank(self, ids: np.ndarray, seen: Seen, now: float) -> np.ndarray:
+        """Positions of ``ids`` in the order the profile should see them (a permutation)."""
 
 
 @dataclass(frozen=True)
@@ -57,23 +91,10 @@ class FatigueRanker:
     recent_s: float = 600.0
     recent_factor: float = 0.2
 
-    def rank(
-        self,
-        ids: np.ndarray,
-        histories: Mapping[int, TitleHistory],
-        played: set[int],
-        now: float | None = None,
-    ) -> np.ndarray:
-        if not histories or not len(ids):
-            return ids
-        now = time.time() if now is None else now
+    def rank(self, ids: np.ndarray, seen: Seen, now: float) -> np.ndarray:
         score = 1.0 / (1.0 + np.arange(len(ids), dtype=np.float64))
-        for i, tid in enumerate(ids.tolist()):
-            h = histories.get(tid)
-            if h is None:
-                continue
-            if tid not in played and h.shown_7d:
-                score[i] *= self.fatigue ** (h.shown_7d / self.per)
-            if h.last_seen is not None and now - h.last_seen < self.recent_s:
-                score[i] *= self.recent_factor
-        return ids[np.argsort(-score, kind="stable")]
+        if len(seen) and len(ids):
+            shown, last = seen.lookup(ids)
+            score *= self.fatigue ** (shown / self.per)
+            score[now - last < self.recent_s] *= self.recent_factor
+        return np.argsort(-score, kind="stable")
