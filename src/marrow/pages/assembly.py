@@ -49,7 +49,9 @@ def title_cards(titles: TypeReader, ordinals: np.ndarray, device: str, numbered:
     images = titles.read_entry("artwork", device, ordinals)
     rows = zip(cols["id"], cols["slug"], cols["name"], images, cols["year"], cols["maturity"], strict=True)
     if numbered:
-        return [Card(*row, rank=n) for n, row in enumerate(rows, 1)]
+        return [
+            Card(i, s, name, img or "", y, m, rank=n) for n, (i, s, name, img, y, m) in enumerate(rows, 1)
+        ]
     return [Card(i, slug, name, image or "", year, maturity) for i, slug, name, image, year, maturity in rows]
 
 

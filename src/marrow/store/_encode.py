@@ -10,8 +10,8 @@ written and kept afterwards.
 from __future__ import annotations
 
 import math
-from itertools import islice
 from collections.abc import Callable, Sequence
+from itertools import islice
 from typing import Any
 
 import numpy as np
