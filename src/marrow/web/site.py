@@ -178,7 +178,10 @@ class Site:
         if request.url.path.endswith(".json"):
             return Response(body, media_type="application/json", headers=headers)
         context = json.loads(body)  # the HTML renders exactly what the JSON twin says
-        context.update(settings=self.settings, devices=DEVICES, json_url=_json_url(request))
+        chosen = request.query_params.get("country", request.cookies.get("marrow_country", ""))
+        context.update(
+            settings=self.settings, devices=DEVICES, json_url=_json_url(request), chosen_country=chosen
+        )
         response = HTMLResponse(self.templates.get_template(template).render(context), headers=headers)
         for name in ("device", "country", "profile"):
             if name in request.query_params:
