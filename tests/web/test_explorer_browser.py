@@ -7,10 +7,10 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-import browser
 import pytest
 from explorer_dataset import build
 
+import browser
 from marrow.web.explorer import explorer_app
 
 SCREENSHOT = Path("/tmp/explorer.png")

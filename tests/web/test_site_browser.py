@@ -8,15 +8,16 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-import browser
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parents[1] / "pages"))
-from pages_dataset import state, title  # noqa: E402
+import browser
 
-from marrow.pages import GENERATORS, InMemoryEngagement, Layouts, PageBuilder  # noqa: E402
-from marrow.pages.views import StaticViews  # noqa: E402
-from marrow.web.site import Profile, SiteSettings, site_app  # noqa: E402
+sys.path.insert(0, str(Path(__file__).parents[1] / "pages"))
+from pages_dataset import state, title
+
+from marrow.pages import GENERATORS, InMemoryEngagement, Layouts, PageBuilder
+from marrow.pages.views import StaticViews
+from marrow.web.site import Profile, SiteSettings, site_app
 
 pytestmark = browser.marks
 playwright = pytest.importorskip("playwright.sync_api")
