@@ -17,7 +17,9 @@
     │   ├── FencedError             this writer was deposed: another writer has appended since
     │   └── LogTruncatedError       the entries asked for were folded into a version and truncated
     ├── LeaseError                  the writer lease cannot be acquired, or was lost
-    └── ReadTimeoutError            a strong read did not catch up with the offset in time
+    ├── ReadTimeoutError            a strong read did not catch up with the offset in time
+    ├── ConfigError                 a configuration value (file, environment) is missing or wrong
+    └── RequestError                a request (its parameters, a cursor) is malformed
 
 Every message says what was wrong and, where it helps, what to do about it.
 """
@@ -109,3 +111,11 @@ class LeaseError(MarrowError):
 
 class ReadTimeoutError(MarrowError):
     """A strong read could not catch up with the offset it waits for within its timeout."""
+
+
+class ConfigError(MarrowError, ValueError):
+    """A configuration file or value is missing or wrong; the message names where and what is allowed."""
+
+
+class RequestError(MarrowError, ValueError):
+    """A request is malformed: a parameter out of range, a cursor this service did not issue."""

@@ -10,7 +10,8 @@ written and kept afterwards.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from itertools import islice
 from typing import Any
 
 import numpy as np
@@ -247,38 +248,63 @@ def empty_patch(ftype: FieldType) -> Column:
     return encode_patch(ftype, [], None, {})
 
 
-def column_values(ftype: FieldType, col: Column, ords: np.ndarray) -> list[Any]:
-    """Python values of one column at ``ords`` (references as ordinals)."""
-    if col.shape == "scalar":
-        assert col.codes is not None
-        return decode_codes(ftype, col.codes, col.codes.packed.gather(ords))
+def _spans(col: Column, ords: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Start and end offsets (into the data or elements) of a var or collection column's records,
+    and which records are null."""
     assert col.ends is not None
     flag = np.uint64(1 << (col.ends.bits - 1))
     e_raw = col.ends.gather(ords)
     prev = col.ends.gather(np.maximum(ords - 1, 0)) & (flag - np.uint64(1))
     starts = np.where(ords > 0, prev, np.uint64(0))
-    nulls = (e_raw & flag) != 0
-    ends = e_raw & (flag - np.uint64(1))
+    return starts, e_raw & (flag - np.uint64(1)), (e_raw & flag) != 0
+
+
+def col_spans(col: Column, ords: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Start and end element offsets of a collection column's records (a null record spans none)."""
+    starts, ends, _ = _spans(col, ords)
+    return starts, ends
+
+
+def column_values(
+    ftype: FieldType,
+    col: Column,
+    ords: np.ndarray,
+    elements: Callable[[np.ndarray], list[Any]] | None = None,
+    values: Callable[[np.ndarray], list[Any]] | None = None,
+) -> list[Any]:
+    """Python values of one column at ``ords`` (references as ordinals). For a collection,
+    ``elements`` / ``values`` may decode its element / map-value codes by position (the C
+    accelerator's descriptors do it without a Python call per element)."""
+    if col.shape == "scalar":
+        assert col.codes is not None
+        return decode_codes(ftype, col.codes, col.codes.packed.gather(ords))
+    starts, ends, nulls = _spans(col, ords)
     if col.shape == "var":
         assert col.data is not None
         out = slices(ftype.kind, col.data, starts, ends, col.symbols)
     else:
         assert col.codes is not None and ftype.element is not None
         idx = _ranges(starts, ends)
-        elems = decode_codes(ftype.element, col.codes, col.codes.packed.gather(idx))
+        if elements is not None:
+            elems = elements(idx)
+        else:
+            elems = decode_codes(ftype.element, col.codes, col.codes.packed.gather(idx))
         vals = None
         if col.values is not None and ftype.value is not None:
-            vals = decode_codes(ftype.value, col.values, col.values.packed.gather(idx))
-        out = []
-        pos = 0
-        for n in (ends - starts).tolist():
-            if vals is not None:
-                out.append(dict(zip(elems[pos : pos + n], vals[pos : pos + n], strict=True)))
-            elif ftype.kind == "set":
-                out.append(frozenset(elems[pos : pos + n]))
+            if values is not None:
+                vals = values(idx)
             else:
-                out.append(elems[pos : pos + n])
-            pos += n
+                vals = decode_codes(ftype.value, col.values, col.values.packed.gather(idx))
+        counts = (ends - starts).tolist()
+        if vals is not None:
+            pairs = iter(zip(elems, vals, strict=True))
+            out = [dict(islice(pairs, n)) for n in counts]
+        elif ftype.kind == "set":
+            items = iter(elems)
+            out = [frozenset(islice(items, n)) for n in counts]
+        else:
+            bounds = np.cumsum(counts).tolist()
+            out = [elems[e - n : e] for e, n in zip(bounds, counts, strict=True)]
     if nulls.any():
         for i in np.flatnonzero(nulls).tolist():
             out[i] = None

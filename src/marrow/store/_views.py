@@ -191,8 +191,17 @@ def c_field(ftype: FieldType, col: Column, reader: TypeReader) -> Any:
             stride=col.ends.stride,
             offset=col.ends.offset,
         )
-    codes = col.codes
-    assert codes is not None
+    assert col.codes is not None
+    return c_codes(ftype, col.codes, reader)
+
+
+def c_codes(ftype: FieldType, codes: Codes, reader: TypeReader | None = None) -> Any:
+    """The C descriptor of a scalar encoding's codes (a scalar column's, or a collection's elements,
+    read by element position); None where only Python reads it (no accelerator, or references
+    without a ``reader``)."""
+    if not ACCELERATED or (ftype.kind == "ref" and reader is None):
+        return None
+    sp = speedups
     p = codes.packed
     if ftype.kind in ("string", "bytes"):
         assert codes.table is not None
@@ -215,7 +224,7 @@ def c_field(ftype: FieldType, col: Column, reader: TypeReader) -> Any:
             stride=p.stride,
             offset=p.offset,
         )
-    target = ref_target(reader, str(ftype.target)) if ftype.kind == "ref" else None
+    target = ref_target(reader, str(ftype.target)) if ftype.kind == "ref" and reader is not None else None
     return sp.Field(
         getattr(sp, _C_KINDS[ftype.kind]),
         p.array,

@@ -23,9 +23,10 @@ import numpy as np
 
 from marrow.errors import BlobError, NotFoundError, StateMismatchError
 from marrow.store._accel import ACCELERATED, speedups
-from marrow.store._encode import column_values
+from marrow.store._columns import Column, _ranges
+from marrow.store._encode import col_spans, column_values
 from marrow.store._typedata import TypeData, TypeDelta, apply
-from marrow.store._views import RecordView, view_class
+from marrow.store._views import RecordView, c_codes, view_class
 from marrow.store.blob import Blob, read_blob
 from marrow.store.index import HashIndex, PrefixIndex, PrimaryKeyIndex
 from marrow.store.schema import Schema
@@ -135,6 +136,8 @@ class TypeReader:
         self._pk: PrimaryKeyIndex | None = None
         self._hash: dict[str, HashIndex] = {}
         self._prefix: dict[tuple[str, bool], PrefixIndex] = {}
+        self._decoders: dict[str, tuple[Any, Any]] = {}
+        self._entry_codes: dict[tuple[str, Any], int] = {}
         state._readers[self.name] = self  # before the views, so references can find this type
         self.View: type[RecordView] = view_class(self)
         self.view = self.View  # ordinal -> view, without checks (hot path)
@@ -257,6 +260,41 @@ class TypeReader:
         names = list(fields) if fields is not None else self.schema.field_names
         return {name: self._column_values(name, ords) for name in names}
 
+    def read_entry(self, field: str, key: Any, ordinals: Sequence[int] | np.ndarray) -> list[Any]:
+        """For a map field, the value under ``key`` of many records (None where absent): one entry
+        per record without building a dict per record — e.g. each title's artwork for one device."""
+        f = self.schema.field(field)
+        col = self.data.columns[field]
+        if col.shape != "map" or f.type.element is None or f.type.value is None:
+            raise NotFoundError(f"{self.name}.{field} is {f.type}; read_entry reads map fields")
+        assert col.codes is not None and col.values is not None
+        ords = np.asarray(ordinals, dtype=np.int64)
+        starts, ends = col_spans(col, ords)
+        positions = _ranges(starts, ends)
+        codes = col.codes.packed.gather(positions)
+        code = self._entry_codes.get((field, key))
+        if code is None:
+            distinct, first = np.unique(codes, return_index=True)
+            keys = column_values(f.type.element, _scalar_of(col.codes), positions[first])
+            code = next((c for c, k in zip(distinct.tolist(), keys, strict=True) if k == key), None)
+            if code is None:
+                return [None] * len(ords)
+            self._entry_codes[(field, key)] = code
+        hit = np.flatnonzero(codes == np.uint64(code))
+        owner = np.repeat(np.arange(len(ords)), (ends - starts).astype(np.int64))[hit]
+        _, values = self._element_decoders(field, f.type, col)
+        found = (
+            values(positions[hit])
+            if values is not None
+            else column_values(f.type.value, _scalar_of(col.values), positions[hit])
+        )
+        if len(owner) == len(ords):  # every record has the key (keys are unique within a map)
+            return found
+        out: list[Any] = [None] * len(ords)
+        for o, v in zip(owner.tolist(), found, strict=True):
+            out[o] = v
+        return out
+
     def rows(self, ordinals: Sequence[int] | np.ndarray, fields: Sequence[str]) -> list[tuple[Any, ...]]:
         """Like :meth:`read`, as one tuple per record."""
         cols = self.read(ordinals, fields)
@@ -282,7 +320,23 @@ class TypeReader:
         fast = self.View.__dict__.get(name)
         if f.type.kind != "ref" and ACCELERATED and isinstance(fast, speedups.Field):
             return fast.values(ords)
-        return column_values(f.type, self.data.columns[name], ords)
+        col = self.data.columns[name]
+        elements, values = self._element_decoders(name, f.type, col)
+        return column_values(f.type, col, ords, elements, values)
+
+    def _element_decoders(self, name: str, ftype: Any, col: Any) -> tuple[Any, Any]:
+        """C decoders of a collection's elements and map values by position (None: decode in
+        numpy/Python): references stay ordinals in bulk reads, so only non-references qualify."""
+        found = self._decoders.get(name)
+        if found is None:
+            found = (None, None)
+            if ACCELERATED and col.shape in ("list", "set", "map"):
+                el, val = ftype.element, ftype.value
+                e = c_codes(el, col.codes) if el is not None and el.kind != "ref" else None
+                v = c_codes(val, col.values) if val is not None and val.kind != "ref" and col.values else None
+                found = (e.values if e is not None else None, v.values if v is not None else None)
+            self._decoders[name] = found
+        return found
 
 
 def _same_field(old: TypeReader, new: TypeReader, field: str) -> bool:
@@ -290,3 +344,8 @@ def _same_field(old: TypeReader, new: TypeReader, field: str) -> bool:
         return old.schema.field(field).type == new.schema.field(field).type
     except KeyError:
         return False
+
+
+def _scalar_of(codes: Any) -> Column:
+    """A collection's element (or map value) codes as a scalar column, read by element position."""
+    return Column("scalar", codes=codes)

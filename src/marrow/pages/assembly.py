@@ -1,0 +1,64 @@
+"""Assembly: a page's rows deduplicated, cut to the device's length and formatted as cards.
+
+Rows are assembled in page order. A title shown in a higher row is not repeated lower down (nor in
+a later fragment: the cursor carries what was shown). Cards carry what a client needs to draw them
+on its device — the artwork URL in that device's size, not every size — and nothing it does not.
+Cards are read from the store in bulk, one read per row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import msgspec
+import numpy as np
+
+from marrow.store import TypeReader
+
+TITLE_FIELDS = ["id", "slug", "name", "year", "maturity"]
+STORY_FIELDS = ["id", "slug", "headline", "summary"]
+
+
+class Card(msgspec.Struct, omit_defaults=True):
+    """A title or story as a row shows it."""
+
+    id: int
+    slug: str
+    name: str
+    image: str
+    year: int | None = None
+    maturity: int | None = None
+    summary: str | None = None
+    rank: int | None = None  # 1-based, in a numbered (top 10) row
+
+
+def take(candidates: Iterable[int], seen: set[int], length: int) -> list[int]:
+    """The first ``length`` candidates not in ``seen``; adds them to ``seen``."""
+    out: list[int] = []
+    for c in candidates:
+        if c not in seen:
+            seen.add(c)
+            out.append(c)
+            if len(out) == length:
+                break
+    return out
+
+
+def title_cards(titles: TypeReader, ordinals: np.ndarray, device: str, numbered: bool = False) -> list[Card]:
+    cols = titles.read(ordinals, TITLE_FIELDS)
+    images = titles.read_entry("artwork", device, ordinals)
+    rows = zip(cols["id"], cols["slug"], cols["name"], images, cols["year"], cols["maturity"], strict=True)
+    if numbered:
+        return [
+            Card(i, s, name, img or "", y, m, rank=n) for n, (i, s, name, img, y, m) in enumerate(rows, 1)
+        ]
+    return [Card(i, slug, name, image or "", year, maturity) for i, slug, name, image, year, maturity in rows]
+
+
+def story_cards(stories: TypeReader, ordinals: np.ndarray, device: str) -> list[Card]:
+    cols = stories.read(ordinals, STORY_FIELDS)
+    images = stories.read_entry("hero", device, ordinals)
+    rows = zip(cols["id"], cols["slug"], cols["headline"], images, cols["summary"], strict=True)
+    return [
+        Card(i, slug, headline, image or "", summary=summary) for i, slug, headline, image, summary in rows
+    ]

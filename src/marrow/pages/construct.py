@@ -1,0 +1,327 @@
+"""Page construction: a layout's sections generated, ranked, assembled and served as fragments,
+within a hard deadline, with fallbacks.
+
+    builder = PageBuilder(Layouts.load(), history=impressions, engagement=SqliteEngagement(path))
+    fragment = builder.build(state, "home", Visitor(country="DE", device="tv", profile=7))
+    fragment.sections      # the first rows, ready to render
+    fragment.cursor        # pass it back for the next fragment (None on the last one)
+
+Lifecycle of one fragment:
+
+1. the layout (page type × device) names its sections; this fragment takes the next
+   ``fragment_rows`` of them, plus a row triggered by engagement since the page started;
+2. generators produce candidates — inline ones at once, the others in a pool where the page's
+   deadline can abandon them;
+3. title rows keep only titles available in the visitor's country and allowed by their maturity
+   setting;
+4. the profile's impression history for every candidate of the fragment is read in one call, within
+   its own budget, and the ranker re-orders personalisable rows;
+5. rows are deduplicated across the page and cut to the device's row length, then formatted.
+
+Deadlines and fallbacks: each section has a budget and the page a hard deadline (3 s by default). A
+section that is late or fails serves its last good result for the same audience (``cached``), else,
+if it is personalised, the unpersonalised trending row (``unpersonalised``), else nothing
+(``omitted``); late history means unranked rows (``unpersonalised``). The fragment lists every
+fallback and why. A late generator still finishes in the background and refreshes the cache, so
+the next page has it: a fast answer beats a slow one.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import logging
+import secrets
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+import numpy as np
+
+from marrow.pages.assembly import Card, story_cards, take, title_cards
+from marrow.pages.catalogue import catalogue
+from marrow.pages.engagement import Engagement, EngagementStore
+from marrow.pages.faults import Faults
+from marrow.pages.fragments import Cursor, CursorCodec
+from marrow.pages.layouts import Layouts, SectionSpec
+from marrow.pages.ranking import FatigueRanker, HistoryReader, Ranker, Seen
+from marrow.pages.sections import CANDIDATES, GENERATORS, Context, Generator, Row, Visitor
+from marrow.store import ReadState
+
+log = logging.getLogger("marrow.pages")
+
+
+class Section(msgspec.Struct, omit_defaults=True):
+    key: str
+    title: str
+    kind: str  # "titles" or "stories"
+    items: list[Card]
+    personalised: bool = False
+    fallback: str | None = None  # "cached", "unpersonalised" when this section fell back
+
+
+class Fallback(msgspec.Struct):
+    section: str
+    served: str  # "cached", "unpersonalised" or "omitted"
+    reason: str
+
+
+class Fragment(msgspec.Struct):
+    page: str
+    device: str
+    layout: str
+    version: int | None
+    sections: list[Section]
+    fallbacks: list[Fallback]
+    build_ms: float
+    deadline_ms: float
+    cursor: str | None = None
+    consistent: bool = True  # False: the version the cursor began with was gone; this read a newer one
+
+
+@dataclass
+class _Slot:
+    """One section of the fragment being built."""
+
+    spec: SectionSpec
+    generator: Generator
+    row: Row | None = None
+    future: cf.Future[Row | None] | None = None
+    fallback: Fallback | None = None
+    started: float = 0.0
+
+
+@dataclass
+class PageBuilder:
+    """Builds pages from layouts; one per process, shared by its requests (thread-safe)."""
+
+    layouts: Layouts
+    generators: Mapping[str, Generator] = field(default_factory=lambda: dict(GENERATORS))
+    ranker: Ranker = field(default_factory=FatigueRanker)
+    history: HistoryReader | None = None
+    engagement: EngagementStore | None = None
+    faults: Faults = field(default_factory=Faults)
+    history_budget_ms: float = 150.0
+    workers: int = 16
+    cache_size: int = 20_000  # last good rows kept for fallbacks
+    secret: bytes = field(default_factory=lambda: secrets.token_bytes(16))
+    clock: Callable[[], float] = time.time
+
+    def __post_init__(self) -> None:
+        self._pool = cf.ThreadPoolExecutor(self.workers, thread_name_prefix="marrow-section")
+        self._cache: OrderedDict[tuple[Any, ...], tuple[Row, np.ndarray]] = OrderedDict()
+        self._cache_lock = threading.Lock()
+        self.codec = CursorCodec(self.secret)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    # --- building -------------------------------------------------------------------------------
+
+    def build(
+        self,
+        view: ReadState,
+        page: str,
+        visitor: Visitor,
+        subject: Any = None,
+        query: str | None = None,
+        cursor: str | Cursor | None = None,
+    ) -> Fragment:
+        """The next fragment of a page: the first when ``cursor`` is None."""
+        started = time.perf_counter()
+        layout = self.layouts.get(page, visitor.device)
+        deadline = started + layout.deadline_ms / 1000
+        if isinstance(cursor, str):
+            cursor = self.codec.decode(cursor)
+        first = cursor.next if cursor is not None else 0
+        seen = cursor.seen_ids() if cursor is not None else set()
+        page_started = cursor.started if cursor is not None else self.clock()
+        if cursor is not None:
+            subject, query = cursor.subject, cursor.query
+        consistent = cursor is None or cursor.tag == view.tag
+        last = min(len(layout.sections), first + layout.fragment_rows)
+        engagement = self._engagement(visitor)
+        cat = catalogue(view)
+        ctx = Context(view, cat, visitor, page, engagement, subject, query, layout.row_length)
+        slots = [self._slot(spec) for spec in layout.sections[first:last]]
+        triggered = self._triggered(ctx, engagement, page_started) if cursor is not None else None
+        if triggered is not None:
+            slots.insert(0, triggered)
+        self._generate(ctx, slots, deadline)
+        rows = [(s, self._eligible(ctx, s.row)) for s in slots if s.row is not None]
+        fallbacks = [s.fallback for s in slots if s.fallback is not None]
+        played = {e.title for e in engagement if e.action == "play"}
+        seen_by_profile = Seen.of(self._histories(ctx, rows, deadline, fallbacks), played)
+        now = self.clock()
+        sections = []
+        for slot, row in rows:
+            if row.ranked and len(seen_by_profile):
+                row.ordinals = row.ordinals[self.ranker.rank(cat.ids[row.ordinals], seen_by_profile, now)]
+            section = self._assemble(ctx, slot, row, seen)
+            if section is not None:
+                sections.append(section)
+        next_cursor = None
+        if last < len(layout.sections):
+            next_cursor = self.codec.encode(
+                Cursor(
+                    page, subject, query, view.version, view.tag, last, page_started, Cursor.pack_seen(seen)
+                )
+            )
+        return Fragment(
+            page,
+            visitor.device,
+            layout.kind,
+            view.version,
+            sections,
+            fallbacks,
+            round((time.perf_counter() - started) * 1000, 3),
+            layout.deadline_ms,
+            next_cursor,
+            consistent,
+        )
+
+    def _slot(self, spec: SectionSpec) -> _Slot:
+        return _Slot(spec, self.faults.wrap(spec.generator, self.generators[spec.generator]))
+
+    def _engagement(self, visitor: Visitor) -> list[Engagement]:
+        if visitor.profile is None or self.engagement is None:
+            return []
+        try:
+            return self.engagement.recent(visitor.profile)
+        except Exception as e:  # engagement is an input to personalisation, not a reason to fail
+            log.warning("engagement of profile %s unavailable: %s", visitor.profile, e)
+            return []
+
+    def _triggered(self, ctx: Context, engagement: list[Engagement], since: float) -> _Slot | None:
+        """A row for the genre of the newest title played or listed since the page started."""
+        for e in engagement:
+            if e.at < since:
+                return None
+            if e.action in ("play", "add"):
+                o = int(ctx.catalogue.ordinals_of([e.title])[0])
+                genres = list(ctx.view["Title"][o].genres) if o >= 0 else []
+                if genres:
+                    spec = SectionSpec("genre", f"More {genres[0]}", {"genre": genres[0]}, budget_ms=50)
+                    return self._slot(spec)
+        return None
+
+    def _generate(self, ctx: Context, slots: list[_Slot], deadline: float) -> None:
+        for slot in slots:  # the pool's sections start first, so they overlap with the inline ones
+            if not slot.generator.inline:
+                slot.started = time.perf_counter()
+                slot.future = self._pool.submit(slot.generator.generate, ctx, slot.spec.params)
+                slot.future.add_done_callback(self._remember_late(ctx, slot))
+        for slot in slots:
+            if slot.future is None:
+                try:
+                    slot.row = slot.generator.generate(ctx, slot.spec.params)
+                except Exception as e:
+                    self._fall_back(ctx, slot, f"failed: {e!r}")
+                else:
+                    self._remember(ctx, slot.spec, slot.row)
+        for slot in slots:
+            if slot.future is None:
+                continue
+            wait = min(slot.started + slot.spec.budget_ms / 1000, deadline) - time.perf_counter()
+            try:
+                slot.row = slot.future.result(timeout=max(wait, 0))
+            except cf.TimeoutError:
+                self._fall_back(ctx, slot, f"late: no answer within {slot.spec.budget_ms:g} ms")
+            except Exception as e:
+                self._fall_back(ctx, slot, f"failed: {e!r}")
+
+    def _remember_late(self, ctx: Context, slot: _Slot) -> Callable[[cf.Future[Row | None]], None]:
+        def done(future: cf.Future[Row | None]) -> None:
+            if not future.cancelled() and future.exception() is None:
+                self._remember(ctx, slot.spec, future.result())
+
+        return done
+
+    # --- fallbacks ------------------------------------------------------------------------------
+
+    def _audience(self, ctx: Context, spec: SectionSpec, personal: bool) -> tuple[Any, ...]:
+        v = ctx.visitor
+        who = v.profile if personal else None
+        return (ctx.page, spec.key, str(ctx.subject), ctx.query, v.country, v.maturity, who)
+
+    def _remember(self, ctx: Context, spec: SectionSpec, row: Row | None) -> None:
+        if row is None or not len(row.ordinals):
+            return
+        ids = ctx.catalogue.ids[row.ordinals] if row.kind == "titles" else None
+        if ids is None:
+            return
+        with self._cache_lock:
+            self._cache[self._audience(ctx, spec, row.personalised)] = (row, ids[: ctx.length * CANDIDATES])
+            self._cache.move_to_end(self._audience(ctx, spec, row.personalised))
+            while len(self._cache) > self.cache_size:
+                self._cache.popitem(last=False)
+
+    def _fall_back(self, ctx: Context, slot: _Slot, reason: str) -> None:
+        spec = slot.spec
+        with self._cache_lock:
+            cached = self._cache.get(self._audience(ctx, spec, True)) or self._cache.get(
+                self._audience(ctx, spec, False)
+            )
+        if cached is not None:
+            row, ids = cached
+            ords = ctx.catalogue.ordinals_of(ids)
+            slot.row = Row(row.title, ords[ords >= 0], row.kind, row.personalised, row.numbered, False)
+            served = "cached"
+        else:
+            variant = getattr(slot.generator, "unpersonalised", None)
+            slot.row = variant(ctx, spec.params) if variant is not None else None
+            served = "unpersonalised" if slot.row is not None else "omitted"
+        slot.fallback = Fallback(spec.key, served, reason)
+        log.info("section %s fell back (%s): %s", spec.key, served, reason)
+
+    # --- personalisation and assembly -----------------------------------------------------------
+
+    def _eligible(self, ctx: Context, row: Row) -> Row:
+        """Only titles the visitor may watch here; spares kept for dedup and ranking."""
+        if row.kind == "titles":
+            v = ctx.visitor
+            ords = row.ordinals
+            keep = ords[ctx.catalogue.allowed(v.country, v.maturity)[ords]]
+            row.ordinals = keep[: ctx.length * CANDIDATES]
+        return row
+
+    def _histories(
+        self, ctx: Context, rows: list[tuple[_Slot, Row]], deadline: float, fallbacks: list[Fallback]
+    ) -> Mapping[int, Any]:
+        if self.history is None or ctx.visitor.profile is None:
+            return {}
+        ranked = [r.ordinals for _, r in rows if r.ranked and r.kind == "titles"]
+        if not ranked:
+            return {}
+        ids = np.unique(ctx.catalogue.ids[np.concatenate(ranked)]).tolist()
+        budget = min(self.history_budget_ms / 1000, deadline - time.perf_counter())
+        future = self._pool.submit(self.history.histories, ctx.visitor.profile, ids)
+        try:
+            return future.result(timeout=max(budget, 0))
+        except cf.TimeoutError:
+            reason = f"impression history late: no answer within {self.history_budget_ms:g} ms"
+        except Exception as e:
+            reason = f"impression history failed: {e!r}"
+        fallbacks.append(Fallback("history", "unpersonalised", reason))
+        return {}
+
+    def _assemble(self, ctx: Context, slot: _Slot, row: Row, seen: set[int]) -> Section | None:
+        device, length = ctx.visitor.device, slot.spec.length or ctx.length
+        if row.kind == "stories":
+            ords = row.ordinals[:length]
+            items = story_cards(ctx.view["Story"], ords, device) if len(ords) else []
+        else:
+            ids = ctx.catalogue.ids[row.ordinals]
+            chosen = take(ids.tolist(), seen, 10 if row.numbered else length)
+            position = dict(zip(ids.tolist(), row.ordinals.tolist(), strict=True))
+            ords = np.fromiter((position[i] for i in chosen), dtype=np.int64, count=len(chosen))
+            items = title_cards(ctx.view["Title"], ords, device, row.numbered) if len(ords) else []
+        if not items:
+            return None
+        fallback = slot.fallback.served if slot.fallback is not None else None
+        return Section(
+            slot.spec.key, slot.spec.title or row.title, row.kind, items, row.personalised, fallback
+        )
