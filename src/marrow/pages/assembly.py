@@ -8,7 +8,8 @@ Cards are read from the store in bulk, one read per row.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 import msgspec
 import numpy as np
@@ -44,10 +45,20 @@ def take(candidates: Iterable[int], seen: set[int], length: int) -> list[int]:
     return out
 
 
-def title_cards(titles: TypeReader, ordinals: np.ndarray, device: str, numbered: bool = False) -> list[Card]:
+def title_cards(
+    titles: TypeReader,
+    ordinals: np.ndarray,
+    device: str,
+    numbered: bool = False,
+    live: Mapping[int, Any] = {},
+) -> list[Card]:
+    """Cards of the base records at ``ordinals``; those in ``live`` (replaced in flight) as replaced."""
     cols = titles.read(ordinals, TITLE_FIELDS)
-    images = titles.read_entry("artwork", device, ordinals)
-    rows = zip(cols["id"], cols["slug"], cols["name"], images, cols["year"], cols["maturity"], strict=True)
+    cols["artwork"] = titles.read_entry("artwork", device, ordinals)
+    _overlay(cols, ordinals, live, TITLE_FIELDS, device, "artwork")
+    rows = zip(
+        cols["id"], cols["slug"], cols["name"], cols["artwork"], cols["year"], cols["maturity"], strict=True
+    )
     if numbered:
         return [
             Card(i, s, name, img or "", y, m, rank=n) for n, (i, s, name, img, y, m) in enumerate(rows, 1)
@@ -55,10 +66,32 @@ def title_cards(titles: TypeReader, ordinals: np.ndarray, device: str, numbered:
     return [Card(i, slug, name, image or "", year, maturity) for i, slug, name, image, year, maturity in rows]
 
 
-def story_cards(stories: TypeReader, ordinals: np.ndarray, device: str) -> list[Card]:
+def story_cards(
+    stories: TypeReader, ordinals: np.ndarray, device: str, live: Mapping[int, Any] = {}
+) -> list[Card]:
     cols = stories.read(ordinals, STORY_FIELDS)
-    images = stories.read_entry("hero", device, ordinals)
-    rows = zip(cols["id"], cols["slug"], cols["headline"], images, cols["summary"], strict=True)
+    cols["hero"] = stories.read_entry("hero", device, ordinals)
+    _overlay(cols, ordinals, live, STORY_FIELDS, device, "hero")
+    rows = zip(cols["id"], cols["slug"], cols["headline"], cols["hero"], cols["summary"], strict=True)
     return [
         Card(i, slug, headline, image or "", summary=summary) for i, slug, headline, image, summary in rows
     ]
+
+
+def _overlay(
+    cols: dict[str, list[Any]],
+    ordinals: np.ndarray,
+    live: Mapping[int, Any],
+    fields: list[str],
+    device: str,
+    image: str,
+) -> None:
+    """Replace, in place, the values of records the overlay changed (eligibility was checked before)."""
+    if not live:
+        return
+    for i, o in enumerate(ordinals.tolist()):
+        record = live.get(o)
+        if record is not None:
+            for f in fields:
+                cols[f][i] = getattr(record, f)
+            cols[image][i] = (getattr(record, image) or {}).get(device)

@@ -41,12 +41,14 @@ from typing import Any
 import msgspec
 import numpy as np
 
+from marrow.errors import RefreshError
 from marrow.pages.assembly import Card, story_cards, take, title_cards
 from marrow.pages.catalogue import catalogue
 from marrow.pages.engagement import Engagement, EngagementStore
 from marrow.pages.faults import Faults
 from marrow.pages.fragments import Cursor, CursorCodec
 from marrow.pages.layouts import Layouts, SectionSpec
+from marrow.pages.live import Live
 from marrow.pages.ranking import FatigueRanker, HistoryReader, Ranker, Seen
 from marrow.pages.sections import CANDIDATES, GENERATORS, Context, Generator, Row, Visitor
 from marrow.store import ReadState
@@ -141,11 +143,15 @@ class PageBuilder:
         page_started = cursor.started if cursor is not None else self.clock()
         if cursor is not None:
             subject, query = cursor.subject, cursor.query
-        consistent = cursor is None or cursor.tag == view.tag
+        consistent = cursor is None or cursor.tag == _tag(view)
         last = min(len(layout.sections), first + layout.fragment_rows)
         engagement = self._engagement(visitor)
-        cat = catalogue(view)
+        base = getattr(view, "base", view)  # a client's view: its base version's arrays
+        if base is None:
+            raise RefreshError("no version to build pages from yet: nothing has been folded into the store")
+        cat = catalogue(base)
         ctx = Context(view, cat, visitor, page, engagement, subject, query, layout.row_length)
+        ctx.live = Live.of(view, cat)
         slots = [self._slot(spec) for spec in layout.sections[first:last]]
         triggered = self._triggered(ctx, engagement, page_started) if cursor is not None else None
         if triggered is not None:
@@ -167,7 +173,15 @@ class PageBuilder:
         if last < len(layout.sections):
             next_cursor = self.codec.encode(
                 Cursor(
-                    page, subject, query, view.version, view.tag, last, page_started, Cursor.pack_seen(seen)
+                    page,
+                    subject,
+                    query,
+                    view.version,
+                    _tag(view),
+                    getattr(view, "offset", None),
+                    last,
+                    page_started,
+                    Cursor.pack_seen(seen),
                 )
             )
         return Fragment(
@@ -202,7 +216,7 @@ class PageBuilder:
                 return None
             if e.action in ("play", "add"):
                 o = int(ctx.catalogue.ordinals_of([e.title])[0])
-                genres = list(ctx.view["Title"][o].genres) if o >= 0 else []
+                genres = list(ctx.catalogue.titles[o].genres) if o >= 0 else []
                 if genres:
                     spec = SectionSpec("genre", f"More {genres[0]}", {"genre": genres[0]}, budget_ms=50)
                     return self._slot(spec)
@@ -284,8 +298,10 @@ class PageBuilder:
         if row.kind == "titles":
             v = ctx.visitor
             ords = row.ordinals
-            keep = ords[ctx.catalogue.allowed(v.country, v.maturity)[ords]]
-            row.ordinals = keep[: ctx.length * CANDIDATES]
+            keep = ctx.live.eligible(
+                ords, ctx.catalogue.allowed(v.country, v.maturity)[ords], v.country, v.maturity
+            )
+            row.ordinals = ords[keep][: ctx.length * CANDIDATES]
         return row
 
     def _histories(
@@ -312,16 +328,29 @@ class PageBuilder:
         device, length = ctx.visitor.device, slot.spec.length or ctx.length
         if row.kind == "stories":
             ords = row.ordinals[:length]
-            items = story_cards(ctx.view["Story"], ords, device) if len(ords) else []
+            items = (
+                story_cards(ctx.catalogue.state["Story"], ords, device, ctx.live["Story"])
+                if len(ords)
+                else []
+            )
         else:
             ids = ctx.catalogue.ids[row.ordinals]
             chosen = take(ids.tolist(), seen, 10 if row.numbered else length)
             position = dict(zip(ids.tolist(), row.ordinals.tolist(), strict=True))
             ords = np.fromiter((position[i] for i in chosen), dtype=np.int64, count=len(chosen))
-            items = title_cards(ctx.view["Title"], ords, device, row.numbered) if len(ords) else []
+            items = (
+                title_cards(ctx.catalogue.titles, ords, device, row.numbered, ctx.live["Title"])
+                if len(ords)
+                else []
+            )
         if not items:
             return None
         fallback = slot.fallback.served if slot.fallback is not None else None
         return Section(
             slot.spec.key, slot.spec.title or row.title, row.kind, items, row.personalised, fallback
         )
+
+
+def _tag(view: Any) -> str:
+    """The state tag of the version ``view`` reads (its base's, for a client's view)."""
+    return str(getattr(view, "base", view).tag)

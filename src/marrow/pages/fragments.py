@@ -29,6 +29,7 @@ class Cursor(msgspec.Struct, frozen=True, array_like=True):
     query: str | None
     version: int | None
     tag: str  # state tag of the version the page reads
+    offset: int | None  # a local client's view: the offset of the overlay the page reads
     next: int  # index of the first section of the next fragment
     started: float  # when the first fragment was built (seconds since the epoch)
     seen: bytes  # ids already shown, zlib'd sorted uint32 deltas

@@ -22,8 +22,8 @@ import numpy as np
 
 from marrow.pages.catalogue import Catalogue
 from marrow.pages.engagement import Engagement
+from marrow.pages.live import Live
 from marrow.pages.search import search
-from marrow.store import ReadState
 
 CANDIDATES = 4  # candidates a generator offers per title the row shows (dedup and ranking need spares)
 
@@ -42,7 +42,7 @@ class Visitor:
 class Context:
     """What a generator may read: one store version, the visitor, and what the page is about."""
 
-    view: ReadState
+    view: Any  # a store version or a local client's view (a Dataset): records by key and index
     catalogue: Catalogue
     visitor: Visitor
     page: str = "home"  # the page type being built
@@ -50,6 +50,7 @@ class Context:
     subject: Any = None  # the title id, story id or genre of a title, story or genre page
     query: str | None = None  # a search page's query
     length: int = 40  # titles the row will show
+    live: Live = field(default_factory=Live)  # records the view's overlay changed since its base
 
 
 @dataclass
@@ -135,7 +136,7 @@ class Collection(_Generator):
 
     def generate(self, ctx: Context, params: Mapping[str, Any]) -> Row | None:
         if "Collection" not in ctx.view:
-            return None
+            return None  # (read through the view: an editor's change shows at once)
         found = ctx.view["Collection"].find("slug", params["slug"])
         if not found:
             return None
@@ -159,7 +160,7 @@ class BecauseYouWatched(_Generator):
         o = int(ctx.catalogue.ordinals_of([subject])[0])
         if o < 0:
             return None
-        watched = ctx.view["Title"][o]
+        watched = ctx.catalogue.titles[o]
         personal = ctx.page != "title"
         label = f"Because you watched {watched.name}" if personal else "More like this"
         return Row(label, ctx.catalogue.similar(o, list(watched.genres)), personalised=personal)
@@ -213,7 +214,7 @@ class Stories(_Generator):
         ords = ctx.catalogue.stories()
         if not len(ords):
             return None
-        stories = ctx.view["Story"]
+        stories = ctx.catalogue.state["Story"]
         genre = params.get("genre")
         if genre is not None:
             ords = np.asarray([o for o in stories.hash_index("genres").find(genre)], dtype=np.int64)

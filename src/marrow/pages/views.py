@@ -1,8 +1,10 @@
-"""Where page construction gets its store versions: the current one, and recent ones for cursors.
+"""Where page construction gets what it reads: the current version, and the one a cursor began on.
 
-Every fragment of a page reads the version the first fragment read. :class:`RecentVersions` keeps the
-last few versions a consumer moved through (by state tag) so that a cursor issued a moment ago still
-finds its version after a refresh; a cursor older than that reads the current version, and the
+Every fragment of a page reads what the first fragment read. Over a consumer, :class:`RecentVersions`
+keeps the last few versions (by state tag) so that a cursor issued a moment ago still finds its version
+after a refresh. Over a local client, :class:`ClientViews` gives the client's view — its base version
+plus the in-flight overlay — eventual by default, or at least at an offset (a write's token: the
+editor's preview reads its own save). A cursor whose version is gone reads the current one, and the
 fragment says so (``consistent=False``).
 """
 
@@ -16,11 +18,13 @@ from marrow.store import ReadState
 
 
 class Views(Protocol):
-    def current(self) -> ReadState:
-        """The version to read for a new page."""
+    def current(self, offset: int | None = None) -> Any:
+        """What a new page reads (a ReadState or a client's view); with ``offset``, at least that
+        write's (waiting for it)."""
 
-    def at(self, tag: str) -> ReadState | None:
-        """A recent version by its state tag, or None when it is no longer held."""
+    def at(self, tag: str, offset: int | None = None) -> Any:
+        """What a cursor's page began on — the version with state tag ``tag`` (and, for a client, the
+        overlay at ``offset``) — or None when it is no longer held."""
 
 
 class StaticViews:
@@ -29,10 +33,10 @@ class StaticViews:
     def __init__(self, state: ReadState):
         self.state = state
 
-    def current(self) -> ReadState:
+    def current(self, offset: int | None = None) -> ReadState:
         return self.state
 
-    def at(self, tag: str) -> ReadState | None:
+    def at(self, tag: str, offset: int | None = None) -> ReadState | None:
         return self.state if tag == self.state.tag else None
 
 
@@ -47,7 +51,7 @@ class RecentVersions:
         self._recent: OrderedDict[str, ReadState] = OrderedDict()
         self._lock = threading.Lock()
 
-    def current(self) -> ReadState:
+    def current(self, offset: int | None = None) -> ReadState:
         state: ReadState = self.source.state
         with self._lock:
             if state.tag not in self._recent:
@@ -56,6 +60,23 @@ class RecentVersions:
                     self._recent.popitem(last=False)
         return state
 
-    def at(self, tag: str) -> ReadState | None:
+    def at(self, tag: str, offset: int | None = None) -> ReadState | None:
         with self._lock:
             return self._recent.get(tag)
+
+
+class ClientViews:
+    """Views of a local client (:class:`marrow.raw.LocalClient`): base version + in-flight overlay."""
+
+    def __init__(self, client: Any, timeout: float | None = None):
+        self.client = client
+        self.timeout = timeout  # how long a read at an offset waits (None: the client's default)
+
+    def current(self, offset: int | None = None) -> Any:
+        return self.client.view(offset=offset, timeout=self.timeout)
+
+    def at(self, tag: str, offset: int | None = None) -> Any:
+        view = self.client.view()
+        if view.base is None or view.base.tag != tag:
+            return None  # the version was folded over since: the cursor's page reads the new one
+        return type(view)(view.overlay, offset) if offset is not None and offset <= view.offset else view

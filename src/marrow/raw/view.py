@@ -114,7 +114,8 @@ class TypeView:
         self._over: TypeOverlay | None = view.overlay.types.get(name)
         self._shadowed: np.ndarray | None = None
 
-    def _shadowed_ordinals(self) -> np.ndarray:
+    def shadowed(self) -> np.ndarray:
+        """Ordinals of base records the overlay replaces or deletes at this view's offset."""
         if self._shadowed is None:
             over = self._over
             self._shadowed = (
@@ -124,7 +125,7 @@ class TypeView:
 
     def _visible(self, records: list[Any]) -> list[Any]:
         """Base records the overlay does not replace at this view's offset."""
-        shadowed = self._shadowed_ordinals()
+        shadowed = self.shadowed()
         if not len(shadowed):
             return records
         hidden = set(shadowed.tolist())
@@ -218,7 +219,7 @@ class TypeView:
     def complete(self, field: str, prefix: str, limit: int = 10, words: bool = True) -> list[Any]:
         """Autocomplete over the base's prefix index and the overlay's records, shorter words first."""
         p = prefix.casefold()
-        hidden = len(self._shadowed_ordinals())
+        hidden = len(self.shadowed())
         base = self._visible(self.base.complete(field, prefix, limit + hidden, words)) if self.base else []
         ranked = [(_match_length(getattr(r, field), p, words), 0, i, r) for i, r in enumerate(base)]
         for i, r in enumerate(self._in_flight()):
@@ -233,7 +234,7 @@ class TypeView:
     def __iter__(self) -> Iterator[Any]:
         if self.base is not None:
             ords = self.base.ordinals()
-            shadowed = self._shadowed_ordinals()
+            shadowed = self.shadowed()
             if len(shadowed):
                 ords = np.setdiff1d(ords, shadowed, assume_unique=True)
             view = self.base.view

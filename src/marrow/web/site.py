@@ -35,7 +35,7 @@ from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, R
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from marrow.errors import MarrowError, RequestError
+from marrow.errors import MarrowError, ReadTimeoutError, RequestError
 from marrow.pages import Engagement, Fragment, PageBuilder, Visitor, catalogue, complete
 from marrow.pages.search import MAX_QUERY
 from marrow.pages.views import Views
@@ -135,7 +135,7 @@ class Site:
 
     def page(self, request: Request, page: str, subject: Any = None, query: str | None = None) -> Response:
         visitor = self.visitor(request)
-        view = self.views.current()
+        view = self.views.current(_offset(request))
         fragment = self.builder.build(view, page, visitor, subject, query)
         self.metrics.observe(page, fragment, True)
         data: dict[str, Any] = {"visitor": visitor, "page": fragment}
@@ -153,7 +153,7 @@ class Site:
             raise Problem(400, "give cursor: the cursor of the fragment before")
         cursor = self.builder.codec.decode(text)
         visitor = self.visitor(request)
-        view = self.views.at(cursor.tag) or self.views.current()
+        view = self.views.at(cursor.tag, cursor.offset) or self.views.current()
         fragment = self.builder.build(view, cursor.page, visitor, cursor=cursor)
         self.metrics.observe(cursor.page, fragment, False)
         data = {"visitor": visitor, "page": fragment}
@@ -187,6 +187,16 @@ class Site:
             if name in request.query_params:
                 response.set_cookie(f"marrow_{name}", request.query_params[name], samesite="lax")
         return response
+
+
+def _offset(request: Request) -> int | None:
+    """``?offset=N``: read at least write N (a save's token), waiting for it — the preview's read."""
+    raw = request.query_params.get("offset")
+    if raw is None:
+        return None
+    if not raw.isdigit():
+        raise Problem(400, f"offset must be a write's offset (a non-negative integer), not {raw!r}")
+    return int(raw)
 
 
 def _json_url(request: Request) -> str:
@@ -238,6 +248,8 @@ def site_app(views: Views, builder: PageBuilder, settings: SiteSettings | None =
                 return _problem(request, p.status, p.message)
             except RequestError as e:
                 return _problem(request, 400, str(e))
+            except ReadTimeoutError as e:  # a read at an offset that did not arrive in time
+                return _problem(request, 504, str(e))
             except MarrowError as e:
                 return _problem(request, 503, str(e))
 
