@@ -4,11 +4,17 @@
 """
 
 from marrow.errors import (
+    AuthError,
     BlobError,
     BlobVersionError,
+    ConfigError,
+    ConflictError,
+    ContentError,
     CorruptBlobError,
     CycleError,
+    EventError,
     IncompatibleSchemaError,
+    IngestError,
     MarrowError,
     NotFoundError,
     RecordError,
@@ -20,11 +26,17 @@ from marrow.errors import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "AuthError",
     "BlobError",
     "BlobVersionError",
+    "ConfigError",
+    "ConflictError",
+    "ContentError",
     "CorruptBlobError",
     "CycleError",
+    "EventError",
     "IncompatibleSchemaError",
+    "IngestError",
     "MarrowError",
     "NotFoundError",
     "RecordError",

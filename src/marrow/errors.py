@@ -10,12 +10,21 @@
     │   └── StateMismatchError      a delta made for another state than the one in memory
     ├── CycleError                  a producer cycle failed; nothing was published or announced
     ├── RefreshError                a consumer could not reach a version; it keeps the one it has
-    └── NotFoundError               a type, field or index that does not exist
+    ├── NotFoundError               a type, field or index that does not exist (also a CMS document)
+    ├── ConfigError                 a setting is missing or malformed; nothing was started
+    ├── ContentError                a CMS document cannot be saved as given (shape, slug taken)
+    │   └── ConflictError           a save or publish based on a stale revision (names both)
+    ├── AuthError                   sign-in failed, or a session is missing, expired or forged
+    ├── EventError                  an event could not be handed to the event bus (it stays queued)
+    └── IngestError                 content failed ingestion; lists every error per field;
+                                    nothing was written
 
 Every message says what was wrong and, where it helps, what to do about it.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 
 class MarrowError(Exception):
@@ -63,3 +72,40 @@ class NotFoundError(MarrowError, KeyError):
 
     def __str__(self) -> str:  # KeyError would quote the message
         return str(self.args[0]) if self.args else ""
+
+
+class ConfigError(MarrowError):
+    """A setting is missing or malformed (the message names it and says what it should be)."""
+
+
+class ContentError(MarrowError):
+    """A CMS document cannot be saved as given: its shape is wrong, or its slug is taken."""
+
+
+class ConflictError(ContentError):
+    """A save or publish was based on a revision that is no longer the latest.
+
+    ``base`` is the revision the editor started from, ``current`` the one the CMS holds now.
+    """
+
+    def __init__(self, message: str, base: int | None, current: int | None):
+        super().__init__(message)
+        self.base = base
+        self.current = current
+
+
+class AuthError(MarrowError):
+    """Sign-in failed, or a request's session is missing, expired or forged."""
+
+
+class EventError(MarrowError):
+    """An event could not be handed to the event bus; it stays in the CMS outbox and is retried."""
+
+
+class IngestError(MarrowError):
+    """Content failed ingestion: ``errors`` lists each problem with the field it is in. Nothing was
+    written for the content that failed."""
+
+    def __init__(self, message: str, errors: list[Any]):  # list[marrow.ingest.FieldError]
+        super().__init__(message)
+        self.errors = errors
