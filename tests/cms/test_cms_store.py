@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import Clock
+from cms_backends import Clock
 from marrow.cms import CMS, Collection, Story, TextBlock, Title, TitleCard
 from marrow.errors import ConflictError, ContentError, NotFoundError
 

@@ -401,6 +401,29 @@ class CMS:
             out[id] = Version(revision, decode(body), published_at)
         return out
 
+    def at_revisions(self, kind: str, wanted: Sequence[tuple[int, int]]) -> dict[int, Version]:
+        """``id → Version`` for exact ``(id, revision)`` pairs (what an event names); pairs that do
+        not exist are left out."""
+        _check_kind(kind)
+        decode = _DECODERS[kind].decode
+        out: dict[int, Version] = {}
+        pairs = list(dict.fromkeys(wanted))
+        with self.db.transaction() as tx:
+            for i in range(0, len(pairs), 500):
+                chunk = pairs[i : i + 500]
+                # a join against the wanted pairs: both engines then look each one up by primary key
+                wanted_rows = ", ".join("(CAST(? AS BIGINT), CAST(? AS INTEGER))" for _ in chunk)
+                rows = tx.execute(
+                    f"WITH w (id, revision) AS (VALUES {wanted_rows}) "
+                    "SELECT r.id, r.revision, r.body, c.published_at FROM w JOIN revisions r "
+                    "ON r.kind = ? AND r.id = w.id AND r.revision = w.revision "
+                    "JOIN content c ON c.kind = r.kind AND c.id = r.id",
+                    (*[v for pair in chunk for v in pair], kind),
+                )
+                for id, revision, body, published_at in rows:
+                    out[id] = Version(revision, decode(body), published_at)
+        return out
+
     def search(
         self, kind: str, query: str = "", *, status: str | None = None, limit: int = 50, offset: int = 0
     ) -> tuple[list[Item], int]:
