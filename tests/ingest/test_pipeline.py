@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from content import NOW, Setup, article, setup
 
+from cms_content import NOW, Setup, article, setup
 from marrow.cms import CMS, Collection, ImageBlock, Story, TextBlock, TitleCard, VideoEmbed
 from marrow.ingest import Report
 
@@ -107,7 +107,7 @@ def test_template_requirements(s: Setup) -> None:
 
 
 def test_live_does_not_resolve_a_reference_to_an_unpublished_title(s: Setup) -> None:
-    from content import title
+    from cms_content import title
 
     s.cms.save("title", 20, title("Draft show", "draft-show", [1], 1), base=None, editor="ana")
     story = article(blocks=[TextBlock(text="New: {{title:20}}")])
@@ -120,7 +120,7 @@ def test_live_does_not_resolve_a_reference_to_an_unpublished_title(s: Setup) -> 
 
 
 def test_a_record_never_refers_to_a_title_with_no_record(s: Setup) -> None:
-    from content import title
+    from cms_content import title
 
     broken_title = title("No genres", "no-genres", [1], 1, genres=[])  # fails validation
     t = s.cms.save("title", 30, broken_title, base=None, editor="ana")
@@ -171,8 +171,7 @@ def test_collections_resolve_their_titles(s: Setup) -> None:
 
 
 def test_a_title_is_available_where_its_windows_are_open_at_ingestion(s: Setup) -> None:
-    from content import title
-
+    from cms_content import title
     from marrow.cms import Window
 
     windows = [

@@ -9,10 +9,10 @@ from collections.abc import Sequence
 from typing import Any
 
 import pytest
-from content import NOW, article, seed
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from cms_content import NOW, article, seed
 from marrow import records
 from marrow.cms import CMS, Asset, InProcessBus, Relay, Title, Window
 from marrow.cms import sample as cms_sample

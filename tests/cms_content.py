@@ -1,4 +1,4 @@
-"""A small, hand-made content set for the ingestion tests: three titles with their people and artwork,
+"""A small, hand-made content set for the ingestion and editor tests: three titles with their people and artwork,
 and helpers to save stories."""
 
 from __future__ import annotations
