@@ -1,5 +1,5 @@
-"""A small, hand-made content set for the ingestion and editor tests: three titles with their people and artwork,
-and helpers to save stories."""
+"""A small, hand-made content set for the ingestion and editor tests: three titles with their people
+and artwork, and helpers to save stories."""
 
 from __future__ import annotations
 
