@@ -36,7 +36,7 @@ def test_sign_in_and_sessions(cms_store: CMS, clock: Clock) -> None:
 def test_wrong_credentials_say_nothing_about_which_was_wrong(cms_store: CMS) -> None:
     cms_store.editors.add("ana", "correct horse battery")
     for name, password in [("ana", "wrong password"), ("bob", "correct horse battery")]:
-        with pytest.raises(AuthError, match="^wrong username or password$"):
+        with pytest.raises(AuthError, match=r"^wrong username or password$"):
             cms_store.editors.sign_in(name, password)
 
 
