@@ -41,7 +41,8 @@ class Ingestion:
     """Runs the pipeline for batches of events, writing each channel through its writer.
 
     ``writers`` maps a channel (``live``, ``preview``) to its writer; events of channels without one
-    are left alone (they stay unsettled in the outbox for an ingestion that has it).
+    are left alone (they stay unsettled in the outbox for an ingestion that has it). ``channels``
+    says which channels each action concerns (default :data:`marrow.cms.events.CHANNELS`).
     """
 
     def __init__(
@@ -50,14 +51,16 @@ class Ingestion:
         writers: Mapping[str, Writer],
         cdn: Cdn | None = None,
         clock: Callable[[], float] = time.time,
+        channels: Mapping[str, tuple[str, ...]] = CHANNELS,
     ):
         self.cms, self.writers, self.cdn, self.clock = cms, dict(writers), cdn or Cdn(), clock
+        self.channels = channels
 
     def ingest(self, events: Sequence[ContentEvent]) -> Report:
         """Ingest ``events`` (any number, any order, repeats allowed) into every channel they concern."""
         report = Report()
         for channel, writer in self.writers.items():
-            concerned = [e for e in events if channel in CHANNELS.get(e.action, ())]
+            concerned = [e for e in events if channel in self.channels.get(e.action, ())]
             if concerned:
                 self._channel(channel, writer, concerned, report)
         return report
