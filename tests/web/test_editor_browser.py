@@ -4,57 +4,33 @@ field, and the preview keeps the last good version."""
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import browser
 import pytest
-import uvicorn
 from editor_site import PASSWORD, build
 
-CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOT = Path("/tmp/editor.png")
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason=f"no Chromium at {CHROMIUM} (apt-get install chromium)"),
-]
+pytestmark = browser.MARKS
 
 playwright = pytest.importorskip("playwright.sync_api")
 
 
 @pytest.fixture(scope="module")
 def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The editor over the test content, served by uvicorn from a thread on a free loopback port."""
-    site = build(tmp_path_factory.mktemp("editor"))
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(site.app, log_level="warning", ws="none", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "uvicorn did not start"
-        time.sleep(0.01)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
-    sock.close()
+    """The editor over the test content, served from a thread on a free loopback port."""
+    with browser.serve(build(tmp_path_factory.mktemp("editor")).app) as url:
+        yield url
 
 
 def test_edit_save_and_preview(base_url: str) -> None:
     expect = playwright.expect
     with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run"],
-        )  # fmt: skip
+        chromium = browser.launch(p)
         try:
-            page = browser.new_page(viewport={"width": 1400, "height": 900})
+            page = chromium.new_page(viewport={"width": 1400, "height": 900})
             page.set_default_timeout(10_000)
 
             page.goto(f"{base_url}/stories/1")  # anonymous: to the sign-in form, and back afterwards
@@ -89,4 +65,4 @@ def test_edit_save_and_preview(base_url: str) -> None:
             )
             expect(preview.locator("h1")).to_have_text("Why Dark still works")  # the last good version
         finally:
-            browser.close()
+            chromium.close()

@@ -4,69 +4,36 @@ user would — overview, a type, a record, a reference, a prefix query, the hist
 from __future__ import annotations
 
 import re
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import browser
 import pytest
-import uvicorn
 from explorer_dataset import build
 
 from marrow.web.explorer import explorer_app
 
-CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOT = Path("/tmp/explorer.png")
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason=f"no Chromium at {CHROMIUM} (apt-get install chromium)"),
-]
+pytestmark = browser.MARKS
 
 playwright = pytest.importorskip("playwright.sync_api")
 
 
 @pytest.fixture(scope="module")
 def base_url() -> Iterator[str]:
-    """The explorer over the test catalogue, served by uvicorn from a thread on a free loopback port."""
+    """The explorer over the test catalogue, served from a thread on a free loopback port."""
     catalogue = build()
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))  # the port is ours from here on: no race with another process
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(
-        explorer_app(catalogue.consumer, catalogue.history), log_level="warning", ws="none", lifespan="off"
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "uvicorn did not start"
-        time.sleep(0.01)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
-    sock.close()
+    with browser.serve(explorer_app(catalogue.consumer, catalogue.history)) as url:
+        yield url
 
 
 def test_click_through_the_explorer(base_url: str) -> None:
     expect = playwright.expect
     with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=[
-                "--headless=new",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-            ],
-        )
+        chromium = browser.launch(p)
         try:
-            page = browser.new_page(viewport={"width": 1400, "height": 900})
+            page = chromium.new_page(viewport={"width": 1400, "height": 900})
             page.set_default_timeout(10_000)
 
             page.goto(f"{base_url}/")
@@ -104,4 +71,4 @@ def test_click_through_the_explorer(base_url: str) -> None:
             entry.get_by_role("link", name="500", exact=True).click()
             expect(page.locator("h1")).to_have_text("Title 500 · Zebra Crossing")
         finally:
-            browser.close()
+            chromium.close()
