@@ -66,6 +66,8 @@ Ingest = Callable[[Sequence[ContentEvent]], Report]
 #: a read of the preview namespace at an offset (None: what is there now) → a view whose ["Story"]
 #: and ["Title"] readers have ``get(id)``
 PreviewRead = Callable[[int | None], Any]
+#: what a page handler is given: the session (None on public pages) and the submitted form
+Context = tuple[Any, dict[str, str]]
 _HEADERS = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self' https: data:; frame-ancestors 'self'",
     "X-Content-Type-Options": "nosniff",
@@ -119,24 +121,27 @@ def editor_app(
         )
 
     def page(
-        handler: Callable[[Request, Any], Any], *, public: bool = False, write: bool = False
-    ) -> Callable:
+        handler: Callable[[Request, Context], Any], *, public: bool = False, write: bool = False
+    ) -> Callable[[Request], Any]:
         async def run(request: Request) -> Response:
-            session = session_of(request, cms.editors)
-            json_twin = request.url.path.endswith(".json")
             form: dict[str, str] = {}
+            if request.method == "POST":
+                form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
+            # the rest reads and writes the database: in Starlette's thread pool, off the event loop
+            return await run_in_threadpool(answer, request, form)
+
+        def answer(request: Request, form: dict[str, str]) -> Response:
+            session = session_of(request, cms.editors)
             try:
-                if request.method == "POST":
-                    form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
                 if session is None and not public:
-                    if json_twin or request.method == "POST":
+                    if request.url.path.endswith(".json") or request.method == "POST":
                         raise Forbidden(
                             401, "sign in first: this page and every write need an editor's session"
                         )
                     return sign_in_redirect(request, str(request.scope.get("root_path", "")))
                 if write and session is not None:
                     check_csrf(form.get("csrf"), session.csrf)
-                result = await run_in_threadpool(handler, request, (session, form))
+                result = handler(request, (session, form))
             except Forbidden as e:
                 return render(
                     request, e.status, "error.html", {"error": e.message, "status": e.status}, session
@@ -145,6 +150,8 @@ def editor_app(
                 return render(request, p.status, p.template, p.data, session)
             except NotFoundError as e:
                 return render(request, 404, "error.html", {"error": str(e), "status": 404}, session)
+            except MarrowError as e:  # anything else the library refused: say what, never a 500
+                return render(request, 400, "error.html", {"error": str(e), "status": 400}, session)
             if isinstance(result, Response):
                 return result
             status, template, data = result
@@ -154,7 +161,7 @@ def editor_app(
 
     # --- sign-in --------------------------------------------------------------------------------
 
-    def sign_in_page(request: Request, ctx: Any) -> Response:
+    def sign_in_page(request: Request, ctx: Context) -> Response:
         session, _ = ctx
         token = login_token(request)
         data = {
@@ -169,7 +176,7 @@ def editor_app(
         )
         return response
 
-    def sign_in(request: Request, ctx: Any) -> Response:
+    def sign_in(request: Request, ctx: Context) -> Response:
         _, form = ctx
         check_csrf(form.get("login_token"), request.cookies.get(LOGIN_COOKIE, ""))
         username, target = form.get("username", "").strip(), form.get("next", "/stories")
@@ -193,7 +200,7 @@ def editor_app(
         response.delete_cookie(LOGIN_COOKIE)
         return response
 
-    def sign_out(request: Request, ctx: Any) -> Response:
+    def sign_out(request: Request, ctx: Context) -> Response:
         cms.editors.sign_out(request.cookies.get(SESSION_COOKIE, ""))
         response = RedirectResponse("/sign-in", status_code=303)
         response.delete_cookie(SESSION_COOKIE)
@@ -201,7 +208,7 @@ def editor_app(
 
     # --- stories --------------------------------------------------------------------------------
 
-    def stories(request: Request, ctx: Any) -> tuple[int, str, dict[str, Any]]:
+    def stories(request: Request, ctx: Context) -> tuple[int, str, dict[str, Any]]:
         q = request.query_params.get("q", "")
         status = request.query_params.get("status") or None
         try:
@@ -244,7 +251,7 @@ def editor_app(
             "audit": [] if id is None else [a.__dict__ for a in cms.audit("story", id, limit=10)],
         }
 
-    def story_page(request: Request, ctx: Any) -> tuple[int, str, dict[str, Any]]:
+    def story_page(request: Request, ctx: Context) -> tuple[int, str, dict[str, Any]]:
         id = _path_id(request)
         item = cms.get("story", id)
         assert isinstance(item.doc, Story)
@@ -256,11 +263,11 @@ def editor_app(
         offset = _int_param(request, "offset")
         return 200, "story.html", story_data(id, form, item.revision, offset)
 
-    def new_story(request: Request, ctx: Any) -> tuple[int, str, dict[str, Any]]:
+    def new_story(request: Request, ctx: Context) -> tuple[int, str, dict[str, Any]]:
         form = StoryForm(blocks=[blank_block("text")])
         return 200, "story.html", story_data(None, form, None, None)
 
-    def save(request: Request, ctx: Any) -> Response:
+    def save(request: Request, ctx: Context) -> Response:
         session, data = ctx
         id = _path_id(request) if "id" in request.path_params else None
         base = int(data["revision"]) if data.get("revision", "").isdigit() else None
@@ -300,7 +307,7 @@ def editor_app(
         suffix = f"?offset={offset}" if offset is not None else ""
         return RedirectResponse(f"/stories/{id}{suffix}", status_code=303)
 
-    def publish(request: Request, ctx: Any) -> Response:
+    def publish(request: Request, ctx: Context) -> Response:
         session, data = ctx
         id = _path_id(request)
         revision = int(data["revision"]) if data.get("revision", "").isdigit() else None
@@ -314,7 +321,7 @@ def editor_app(
             raise _Page(409, "story.html", story_data(id, form, item.revision, None)) from None
         return _after_change(id, item.revision, form_of(item.doc), done.event)
 
-    def unpublish(request: Request, ctx: Any) -> Response:
+    def unpublish(request: Request, ctx: Context) -> Response:
         session, _ = ctx
         id = _path_id(request)
         item = cms.get("story", id)
@@ -325,7 +332,7 @@ def editor_app(
             raise Forbidden(409, str(e)) from None
         return _after_change(id, item.revision, form_of(item.doc), done.event)
 
-    def preview_page(request: Request, ctx: Any) -> tuple[int, str, dict[str, Any]]:
+    def preview_page(request: Request, ctx: Context) -> tuple[int, str, dict[str, Any]]:
         id = _path_id(request)
         offset = _int_param(request, "offset")
         try:
