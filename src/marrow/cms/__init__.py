@@ -26,6 +26,7 @@ from marrow.cms.events import (
     Outbox,
     Relay,
 )
+from marrow.cms.items import AuditEntry, Item, RevisionInfo, Saved, Version, as_document
 from marrow.cms.model import (
     KINDS,
     PLACEHOLDER,
@@ -48,7 +49,7 @@ from marrow.cms.model import (
     slug_of,
 )
 from marrow.cms.settings import CMSSettings
-from marrow.cms.store import CMS, AuditEntry, Item, RevisionInfo, Saved, Version, as_document
+from marrow.cms.store import CMS
 
 __all__ = [
     "CHANNELS",

@@ -23,103 +23,24 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
-from typing import Any, NamedTuple
+from dataclasses import replace
+from typing import Any
 
 import msgspec
 
 from marrow.cms._tables import create_tables
 from marrow.cms.database import Database, Transaction, connect
 from marrow.cms.editors import Editors
-from marrow.cms.events import ContentEvent, Ledger, Outbox
+from marrow.cms.events import Ledger, Outbox
+from marrow.cms.items import AuditEntry, Item, RevisionInfo, Saved, Version, as_document, check_kind
 from marrow.cms.model import KINDS, Document, label_of, slug_of
 from marrow.errors import ConflictError, ContentError, NotFoundError
 
-__all__ = ["CMS", "AuditEntry", "Item", "RevisionInfo", "Saved", "Version", "as_document"]
+__all__ = ["CMS"]
 
 _ENCODER = msgspec.json.Encoder()
 _DECODERS = {kind: msgspec.json.Decoder(cls) for kind, cls in KINDS.items()}
 _COLUMNS = "kind, id, revision, published_revision, updated_at, updated_by, slug, label"
-
-
-@dataclass(frozen=True)
-class Item:
-    """A document as the CMS holds it: its latest revision, and which revision is published."""
-
-    kind: str
-    id: int
-    revision: int
-    published_revision: int | None
-    updated_at: float
-    updated_by: str
-    slug: str | None
-    label: str
-    doc: Document | None = None  # None in listings, which do not decode documents
-
-    @property
-    def status(self) -> str:
-        """``draft`` (never published or unpublished), ``published``, or ``changed`` (published,
-        with a newer draft)."""
-        if self.published_revision is None:
-            return "draft"
-        return "published" if self.published_revision == self.revision else "changed"
-
-
-@dataclass(frozen=True)
-class Saved:
-    """What a save, publish or unpublish did: the item as it is now, and the event it emitted."""
-
-    item: Item
-    event: ContentEvent
-
-
-class Version(NamedTuple):
-    """One revision of a document, as ingestion pulls it."""
-
-    revision: int
-    doc: Document
-    published_at: float | None  # when the document was first published (kept across unpublishing)
-
-
-@dataclass(frozen=True)
-class RevisionInfo:
-    revision: int
-    author: str
-    at: float
-
-
-@dataclass(frozen=True)
-class AuditEntry:
-    seq: int
-    at: float
-    editor: str
-    action: str
-    kind: str | None
-    id: int | None
-    revision: int | None
-    detail: dict[str, Any]
-
-
-def _check_kind(kind: str) -> type[Document]:
-    cls = KINDS.get(kind)
-    if cls is None:
-        raise ContentError(f"unknown content kind {kind!r}; the kinds are {', '.join(KINDS)}")
-    return cls
-
-
-def as_document(kind: str, doc: Document | dict[str, Any]) -> Document:
-    """``doc`` as the struct of ``kind``, converted from a mapping (e.g. decoded JSON) if need be."""
-    cls = _check_kind(kind)
-    if isinstance(doc, cls):
-        return doc
-    if not isinstance(doc, dict):
-        raise ContentError(
-            f"a {kind} document must be a {cls.__name__} or a mapping, not {type(doc).__name__}"
-        )
-    try:
-        return msgspec.convert(doc, cls)
-    except msgspec.ValidationError as e:
-        raise ContentError(f"the {kind} document is malformed: {e}") from None
 
 
 class CMS:
@@ -245,7 +166,7 @@ class CMS:
 
     def publish(self, kind: str, id: int, *, editor: str, revision: int | None = None) -> Saved:
         """Publish the latest revision (which must be ``revision`` when it is given)."""
-        _check_kind(kind)
+        check_kind(kind)
         with self.db.transaction() as tx:
             current = self._revision(tx, kind, id)
             if revision is not None and revision != current:
@@ -265,7 +186,7 @@ class CMS:
 
     def unpublish(self, kind: str, id: int, *, editor: str) -> Saved:
         """Take a document off the site; its revisions stay, and it can be published again."""
-        _check_kind(kind)
+        check_kind(kind)
         with self.db.transaction() as tx:
             rows = tx.execute("SELECT published_revision FROM content WHERE kind = ? AND id = ?", (kind, id))
             if not rows:
@@ -363,13 +284,13 @@ class CMS:
 
     def get(self, kind: str, id: int) -> Item:
         """The document's latest revision (its draft), decoded. NotFoundError when there is none."""
-        _check_kind(kind)
+        check_kind(kind)
         with self.db.transaction() as tx:
             return self._item(tx, kind, id, with_doc=True)
 
     def revision(self, kind: str, id: int, revision: int) -> Document:
         """The document as it was at ``revision``."""
-        _check_kind(kind)
+        check_kind(kind)
         with self.db.transaction() as tx:
             return _DECODERS[kind].decode(self._body(tx, kind, id, revision))
 
@@ -379,7 +300,7 @@ class CMS:
         """``id → Version`` of many documents at once: the latest revisions, or with
         ``published=True`` the published ones (unpublished documents are left out). ``ids=None``:
         all of the kind. Absent ids are left out."""
-        _check_kind(kind)
+        check_kind(kind)
         column = "published_revision" if published else "revision"
         sql = (
             "SELECT r.id, r.revision, r.body, c.published_at FROM content c JOIN revisions r "
@@ -404,7 +325,7 @@ class CMS:
     def at_revisions(self, kind: str, wanted: Sequence[tuple[int, int]]) -> dict[int, Version]:
         """``id → Version`` for exact ``(id, revision)`` pairs (what an event names); pairs that do
         not exist are left out."""
-        _check_kind(kind)
+        check_kind(kind)
         decode = _DECODERS[kind].decode
         out: dict[int, Version] = {}
         pairs = list(dict.fromkeys(wanted))
@@ -429,7 +350,7 @@ class CMS:
     ) -> tuple[list[Item], int]:
         """A page of documents, most recently updated first, whose label or slug contains ``query``
         (case-insensitive), with the total that matched. ``status``: draft, published or changed."""
-        _check_kind(kind)
+        check_kind(kind)
         where, params = ["kind = ?"], [kind]
         if query.strip():
             escaped = query.strip().lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

@@ -15,8 +15,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from marrow.cms.events import ContentEvent
+from marrow.cms.items import Version
 from marrow.cms.model import Document, references
-from marrow.cms.store import CMS, Version
+from marrow.cms.store import CMS
 
 __all__ = ["Pulled", "pull"]
 
