@@ -33,3 +33,19 @@ def test_inspect_refuses_a_corrupt_blob(tmp_path: Path) -> None:
     result = runner.invoke(app, ["inspect", str(bad)])
     assert result.exit_code == 1
     assert "bad.blob" in result.output
+
+
+def test_cms_seed_and_add_editor(tmp_path: Path) -> None:
+    from marrow.cms import CMS
+
+    url = f"sqlite:///{tmp_path}/var/cms.db"
+    seeded = runner.invoke(app, ["cms", "seed", "--database", url, "--titles", "50", "--stories", "10"])
+    assert seeded.exit_code == 0, seeded.output
+    assert "imported" in seeded.output
+    added = runner.invoke(app, ["cms", "add-editor", "ana", "--database", url], input="long enough pw\n" * 2)
+    assert added.exit_code == 0 and "added editor ana" in added.output
+    again = ["cms", "add-editor", "ana", "--database", url, "--password", "long enough pw"]
+    assert runner.invoke(app, again).exit_code != 0  # there is an editor ana already
+    cms = CMS.open(url)
+    assert len(cms.documents("title", published=True)) == 50 and cms.editors.get("ana") is not None
+    cms.close()

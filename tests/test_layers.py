@@ -155,3 +155,51 @@ def test_the_check_lets_allowed_imports_through(tmp_path: Path, monkeypatch: pyt
     )
     monkeypatch.setattr(sys.modules[__name__], "SRC", fake_src)
     assert layer_violations(module, core=True) == []
+
+
+# --- the content platform ---------------------------------------------------------------------------
+# cms depends on the store layer at most (today: nothing of ours but errors); ingest on cms, records and
+# the store; neither on the web apps, pages or impressions. (marrow.raw may be used by ingest once the
+# writer is wired in.)
+
+PLATFORM_RULES = {
+    "cms": {"marrow.errors", "marrow.cms", "marrow.store"},
+    "ingest": {
+        "marrow.errors",
+        "marrow.cms",
+        "marrow.ingest",
+        "marrow.records",
+        "marrow.store",
+        "marrow.raw",
+    },
+}
+
+
+def platform_violations(path: Path, allowed: set[str]) -> list[str]:
+    out = []
+    for line, module in imports(path, package_of(path)):
+        if module.split(".")[0] != "marrow":
+            continue
+        if not any(module == a or module.startswith(a + ".") for a in allowed):
+            out.append(f"{path.relative_to(SRC)}:{line} imports {module}")
+    return out
+
+
+@pytest.mark.parametrize(
+    ("package", "path"),
+    [(p, m) for p in PLATFORM_RULES for m in sorted((SRC / "marrow" / p).rglob("*.py"))],
+    ids=lambda v: v if isinstance(v, str) else str(v.relative_to(SRC / "marrow")),
+)
+def test_the_content_platform_keeps_its_layers(package: str, path: Path) -> None:
+    assert platform_violations(path, PLATFORM_RULES[package]) == []
+
+
+def test_the_platform_check_sees_a_wrong_import(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake_src = tmp_path / "src"
+    module = fake_src / "marrow" / "cms" / "bad.py"
+    module.parent.mkdir(parents=True)
+    module.write_text(
+        "from marrow.store import WriteState\nfrom marrow.web import editor\n", encoding="utf-8"
+    )
+    monkeypatch.setattr(sys.modules[__name__], "SRC", fake_src)
+    assert platform_violations(module, PLATFORM_RULES["cms"]) == ["marrow/cms/bad.py:2 imports marrow.web"]

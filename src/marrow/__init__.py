@@ -4,14 +4,18 @@
 """
 
 from marrow.errors import (
+    AuthError,
     BlobError,
     BlobVersionError,
     ConfigError,
     ConflictError,
+    ContentError,
     CorruptBlobError,
     CycleError,
+    EventError,
     FencedError,
     IncompatibleSchemaError,
+    IngestError,
     LeaseError,
     LogError,
     LogTruncatedError,
@@ -21,6 +25,7 @@ from marrow.errors import (
     RecordError,
     RefreshError,
     RequestError,
+    RevisionConflictError,
     SchemaError,
     StateMismatchError,
     WriteError,
@@ -29,14 +34,18 @@ from marrow.errors import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "AuthError",
     "BlobError",
     "BlobVersionError",
     "ConfigError",
     "ConflictError",
+    "ContentError",
     "CorruptBlobError",
     "CycleError",
+    "EventError",
     "FencedError",
     "IncompatibleSchemaError",
+    "IngestError",
     "LeaseError",
     "LogError",
     "LogTruncatedError",
@@ -46,6 +55,7 @@ __all__ = [
     "RecordError",
     "RefreshError",
     "RequestError",
+    "RevisionConflictError",
     "SchemaError",
     "StateMismatchError",
     "WriteError",

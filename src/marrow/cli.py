@@ -5,6 +5,7 @@ from __future__ import annotations
 import runpy
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
@@ -13,9 +14,14 @@ from rich.table import Table
 from marrow.errors import MarrowError
 from marrow.store.producer import CycleReport
 
+if TYPE_CHECKING:
+    from marrow.cms import CMS
+
 app = typer.Typer(help="Marrow: an in-memory object store and content platform.", no_args_is_help=True)
 bench_app = typer.Typer(help="Benchmarks, side by side with their peers (from a source checkout).")
 app.add_typer(bench_app, name="bench")
+cms_app = typer.Typer(help="The CMS: sample content and editors.", no_args_is_help=True)
+app.add_typer(cms_app, name="cms")
 console = Console()
 
 BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
@@ -205,6 +211,106 @@ def bench_raw(
     )
 
 
+def _cms(database: str | None, config: Path | None) -> CMS:
+    from marrow.cms import CMS, CMSSettings
+    from marrow.cms.settings import load_settings
+
+    settings = load_settings(CMSSettings, "cms", config)
+    url = database or settings.database
+    if url.startswith("sqlite://"):
+        Path(url.removeprefix("sqlite://")).parent.mkdir(parents=True, exist_ok=True)
+    return CMS.open(url)
+
+
+_DATABASE = typer.Option(None, help="CMS database URL (default: [cms] database, or var/cms/cms.db).")
+_CONFIG = typer.Option(None, "--config", exists=True, dir_okay=False, help="A TOML settings file.")
+
+
+@cms_app.command("seed")
+def cms_seed(
+    database: str | None = _DATABASE,
+    config: Path | None = _CONFIG,
+    titles: int = typer.Option(18_000, min=10, help="Titles in the sample content."),
+    stories: int = typer.Option(5_000, min=0, help="Stories in the sample content."),
+) -> None:
+    """Generate the sample content and import it into the CMS, published."""
+    import time
+
+    from marrow.cms import sample as cms_sample
+
+    cms = _cms(database, config)
+    t = time.perf_counter()
+    content = cms_sample.generate(titles=titles, stories=stories)
+    generated = time.perf_counter() - t
+    dates = {("story", i): float(when) for i, when in content.published.items()}
+    n = cms.import_documents(content.documents(), editor="sample", published_at=dates)
+    console.print(
+        f"generated {len(content):,} documents in {generated:.1f} s and imported {n:,} in "
+        f"{time.perf_counter() - t - generated:.1f} s"
+    )
+
+
+@cms_app.command("add-editor")
+def cms_add_editor(
+    username: str = typer.Argument(..., help="2-40 lower-case letters, digits, '.', '_' or '-'."),
+    name: str = typer.Option("", help="The name the editor UI shows."),
+    password: str = typer.Option(..., prompt=True, hide_input=True, confirmation_prompt=True),
+    database: str | None = _DATABASE,
+    config: Path | None = _CONFIG,
+) -> None:
+    """Add an editor who may sign in to the editor UI."""
+    cms = _cms(database, config)
+    editor = cms.editors.add(username, password, name)
+    console.print(f"added editor {editor.username} ({editor.name})")
+
+
+@app.command()
+def editor(
+    database: str | None = _DATABASE,
+    config: Path | None = _CONFIG,
+    host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
+    port: int = typer.Option(8791, min=0, max=65535, help="Port to listen on."),
+    insecure_cookies: bool = typer.Option(
+        False, help="Allow the session cookie over plain HTTP (local use)."
+    ),
+) -> None:
+    """Serve the editor UI over the CMS, ingesting every save and publish.
+
+    Until the read-after-write layer is wired in, the live and preview channels are in-memory test
+    writers in this process: the catalogue is ingested at start, and nothing written survives a restart.
+    """
+    import uvicorn
+
+    from marrow.cms import InProcessBus, Relay
+    from marrow.ingest import Ingestion, Worker
+    from marrow.ingest.testing import StateWriter
+    from marrow.web.editor import EditorSettings, editor_app
+
+    cms = _cms(database, config)
+    live, preview = StateWriter(), StateWriter()
+    ingestion = Ingestion(cms, {"live": live, "preview": preview})
+    with cms.db.transaction() as tx:  # the writers start empty: what the ledger says was written is gone
+        tx.execute("DELETE FROM ingested")
+    with console.status("ingesting the CMS's content into the in-memory channels"):
+        report = ingestion.ingest(cms.outbox.unsettled(10**7))
+    console.print(f"ingested: offsets {report.offsets}, {len(report.errors)} error(s)")
+    bus = InProcessBus()
+    relay, worker = Relay(cms.outbox, bus), Worker(bus, ingestion)
+    relay.start()
+    worker.start()
+    console.print(
+        "[yellow]preview and live are in-memory test writers until the read-after-write layer is wired in[/]"
+    )
+    console.print(f"Marrow editor on http://{host}:{port}/ (Ctrl-C to stop)")
+    settings = EditorSettings(secure_cookies=not insecure_cookies)
+    try:
+        uvicorn.run(editor_app(cms, ingestion.ingest, preview.read, settings), host=host, port=port)
+    finally:
+        worker.close()
+        relay.close()
+        cms.close()
+
+
 @bench_app.command("store")
 def bench_store(
     records: int = typer.Option(1_000_000, min=1000, help="Records in the benchmark catalogue."),
@@ -224,6 +330,31 @@ def bench_lifecycle(
     _run_benchmark(
         "lifecycle", ["--titles", str(titles), "--cycles", str(cycles)] + (["--json"] if as_json else [])
     )
+
+
+@bench_app.command("ingest")
+def bench_ingest(
+    titles: int = typer.Option(18_000, min=10, help="Titles in the sample content."),
+    stories: int = typer.Option(5_000, min=1, help="Stories in the sample content."),
+    edits: int = typer.Option(200, min=1, help="Saves of one story, each ingested at once."),
+    postgres: bool = typer.Option(False, help="Also import the sample into the local PostgreSQL."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """The sample through the CMS and the ingestion pipeline: bulk vs one write per title (issue 5)."""
+    argv = ["--titles", str(titles), "--stories", str(stories), "--edits", str(edits)]
+    _run_benchmark("ingest", argv + (["--postgres"] if postgres else []) + (["--json"] if as_json else []))
+
+
+@bench_app.command("preview")
+def bench_preview(
+    titles: int = typer.Option(18_000, min=10, help="Titles in the sample content."),
+    stories: int = typer.Option(5_000, min=3, help="Stories in the sample content."),
+    edits: int = typer.Option(200, min=1, help="Edits saved through the editor."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """An edit saved through the editor → visible in the preview (issue 5, partial: test writer)."""
+    argv = ["--titles", str(titles), "--stories", str(stories), "--edits", str(edits)]
+    _run_benchmark("preview", argv + (["--json"] if as_json else []))
 
 
 def _run_benchmark(name: str, argv: list[str]) -> None:

@@ -10,7 +10,7 @@
     │   └── StateMismatchError      a delta made for another state than the one in memory
     ├── CycleError                  a producer cycle failed; nothing was published or announced
     ├── RefreshError                a consumer could not reach a version; it keeps the one it has
-    ├── NotFoundError               a type, field or index that does not exist
+    ├── NotFoundError               a type, field or index that does not exist (also a CMS document)
     ├── WriteError                  a bulk update was refused; none of it was applied
     │   └── ConflictError           a conditional update's expectations did not hold (names the keys)
     ├── LogError                    the write log cannot be read or appended (down, too few replicas)
@@ -19,12 +19,20 @@
     ├── LeaseError                  the writer lease cannot be acquired, or was lost
     ├── ReadTimeoutError            a strong read did not catch up with the offset in time
     ├── ConfigError                 a configuration value (file, environment) is missing or wrong
-    └── RequestError                a request (its parameters, a cursor) is malformed
+    ├── RequestError                a request (its parameters, a cursor) is malformed
+    ├── ContentError                a CMS document cannot be saved as given (shape, slug taken)
+    │   └── RevisionConflictError   a save or publish based on a stale revision (names both)
+    ├── AuthError                   sign-in failed, or a session is missing, expired or forged
+    ├── EventError                  an event could not be handed to the event bus (it stays queued)
+    └── IngestError                 content failed ingestion; lists every error per field;
+                                    nothing was written
 
 Every message says what was wrong and, where it helps, what to do about it.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 
 class MarrowError(Exception):
@@ -119,3 +127,36 @@ class ConfigError(MarrowError, ValueError):
 
 class RequestError(MarrowError, ValueError):
     """A request is malformed: a parameter out of range, a cursor this service did not issue."""
+
+
+class ContentError(MarrowError):
+    """A CMS document cannot be saved as given: its shape is wrong, or its slug is taken."""
+
+
+class RevisionConflictError(ContentError):
+    """A save or publish was based on a revision that is no longer the latest.
+
+    ``base`` is the revision the editor started from, ``current`` the one the CMS holds now.
+    """
+
+    def __init__(self, message: str, base: int | None, current: int | None):
+        super().__init__(message)
+        self.base = base
+        self.current = current
+
+
+class AuthError(MarrowError):
+    """Sign-in failed, or a request's session is missing, expired or forged."""
+
+
+class EventError(MarrowError):
+    """An event could not be handed to the event bus; it stays in the CMS outbox and is retried."""
+
+
+class IngestError(MarrowError):
+    """Content failed ingestion: ``errors`` lists each problem with the field it is in. Nothing was
+    written for the content that failed."""
+
+    def __init__(self, message: str, errors: list[Any]):  # list[marrow.ingest.FieldError]
+        super().__init__(message)
+        self.errors = errors

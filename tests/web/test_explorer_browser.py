@@ -7,21 +7,22 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
+import browser
 import pytest
 from explorer_dataset import build
 
-import browser
 from marrow.web.explorer import explorer_app
 
 SCREENSHOT = Path("/tmp/explorer.png")
 
-pytestmark = browser.marks
+pytestmark = browser.MARKS
+
 playwright = pytest.importorskip("playwright.sync_api")
 
 
 @pytest.fixture(scope="module")
 def base_url() -> Iterator[str]:
-    """The explorer over the test catalogue."""
+    """The explorer over the test catalogue, served from a thread on a free loopback port."""
     catalogue = build()
     with browser.serve(explorer_app(catalogue.consumer, catalogue.history)) as url:
         yield url
@@ -29,9 +30,10 @@ def base_url() -> Iterator[str]:
 
 def test_click_through_the_explorer(base_url: str) -> None:
     expect = playwright.expect
-    with browser.chromium() as b:
+    with playwright.sync_playwright() as p:
+        chromium = browser.launch(p)
         try:
-            page = b.new_page(viewport={"width": 1400, "height": 900})
+            page = chromium.new_page(viewport={"width": 1400, "height": 900})
             page.set_default_timeout(10_000)
 
             page.goto(f"{base_url}/")
@@ -69,4 +71,4 @@ def test_click_through_the_explorer(base_url: str) -> None:
             entry.get_by_role("link", name="500", exact=True).click()
             expect(page.locator("h1")).to_have_text("Title 500 · Zebra Crossing")
         finally:
-            page.close()
+            chromium.close()

@@ -19,7 +19,7 @@ from marrow.pages import GENERATORS, InMemoryEngagement, Layouts, PageBuilder
 from marrow.pages.views import StaticViews
 from marrow.web.site import Profile, SiteSettings, site_app
 
-pytestmark = browser.marks
+pytestmark = browser.MARKS
 playwright = pytest.importorskip("playwright.sync_api")
 SCREENSHOT = Path("/tmp/site.png")
 
@@ -34,8 +34,8 @@ def base_url() -> Iterator[str]:
 
 def test_browse_the_site_as_a_visitor(base_url: str) -> None:
     expect = playwright.expect
-    with browser.chromium() as b:
-        page = b.new_page(viewport={"width": 1400, "height": 900})
+    with playwright.sync_playwright() as p:
+        page = browser.launch(p).new_page(viewport={"width": 1400, "height": 900})
         page.set_default_timeout(10_000)
         page.goto(f"{base_url}/?device=web&profile=none")
         rows = page.locator("section.row")

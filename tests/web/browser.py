@@ -1,10 +1,4 @@
-"""Browser tests' plumbing: serve an ASGI app on a free loopback port, and drive the machine's
-Chromium with Playwright (``playwright install`` cannot download browsers here).
-
-    pytestmark = browser.marks
-    with browser.serve(app) as base_url, browser.chromium() as b:
-        page = b.new_page(); page.goto(base_url)
-"""
+"""Browser tests' plumbing: an ASGI app served by uvicorn from a thread, and the machine's Chromium."""
 
 from __future__ import annotations
 
@@ -21,26 +15,16 @@ import uvicorn
 
 CHROMIUM = Path("/usr/bin/chromium")
 
-marks = [
+#: the markers of a browser test module: ``pytestmark = browser.MARKS``
+MARKS = [
     pytest.mark.browser,
     pytest.mark.skipif(not CHROMIUM.exists(), reason=f"no Chromium at {CHROMIUM} (apt-get install chromium)"),
-]
-
-# Chromium as root in a sandbox without a network: these flags keep it from reaching out at start.
-ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
 ]
 
 
 @contextlib.contextmanager
 def serve(app: Any) -> Iterator[str]:
-    """``app`` served by uvicorn from a thread; yields its base URL."""
+    """Serve ``app`` on a free loopback port until the block ends; yields its base URL."""
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))  # the port is ours from here on: no race with another process
     port = sock.getsockname()[1]
@@ -59,14 +43,17 @@ def serve(app: Any) -> Iterator[str]:
         sock.close()
 
 
-@contextlib.contextmanager
-def chromium() -> Iterator[Any]:
-    """A headless Chromium browser (Playwright's sync API)."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
+def launch(p: Any) -> Any:
+    """The machine's Chromium, headless, without the background traffic a test does not want."""
+    return p.chromium.launch(
+        executable_path=str(CHROMIUM),
+        args=[
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+        ],
+    )

@@ -1,0 +1,52 @@
+"""Ingestion: CMS events in, render-ready records out (DESIGN.md §5).
+
+The pipeline's steps are separate, testable functions — :func:`pull`, :func:`apply_rules`,
+:func:`validate`, :class:`Resolver`, :func:`render` — run in order by :class:`Ingestion`, which ends
+each batch with one atomic bulk update per channel through a :class:`Writer` and returns a
+:class:`Report` (the offsets, and every error per field). :class:`Worker` feeds it from the event bus
+and retries what fails::
+
+    from marrow.ingest import Ingestion
+    from marrow.ingest.testing import StateWriter     # until the read-after-write writer is wired in
+
+    ingestion = Ingestion(cms, {"live": StateWriter(), "preview": StateWriter()})
+    report = ingestion.ingest([saved.event])
+    report.raise_for_errors()
+"""
+
+from marrow.ingest.pipeline import Ingestion
+from marrow.ingest.pull import Pulled, pull
+from marrow.ingest.render import RECORD_TYPES, render
+from marrow.ingest.report import FieldError, Outcome, Report
+from marrow.ingest.resolve import IMAGE_SIZES, Cdn, Resolved, Resolver, rich_text
+from marrow.ingest.rules import TEMPLATES, Availability, Template, apply_rules, availability, featured_titles
+from marrow.ingest.settings import IngestSettings
+from marrow.ingest.validate import validate
+from marrow.ingest.worker import Worker
+from marrow.ingest.writer import Writer
+
+__all__ = [
+    "IMAGE_SIZES",
+    "RECORD_TYPES",
+    "TEMPLATES",
+    "Availability",
+    "Cdn",
+    "FieldError",
+    "IngestSettings",
+    "Ingestion",
+    "Outcome",
+    "Pulled",
+    "Report",
+    "Resolved",
+    "Resolver",
+    "Template",
+    "Worker",
+    "Writer",
+    "apply_rules",
+    "availability",
+    "featured_titles",
+    "pull",
+    "render",
+    "rich_text",
+    "validate",
+]
