@@ -6,15 +6,20 @@
 from marrow.errors import (
     BlobError,
     BlobVersionError,
+    BufferFullError,
     CorruptBlobError,
     CycleError,
+    EventError,
+    ImpressionError,
     IncompatibleSchemaError,
     MarrowError,
     NotFoundError,
     RecordError,
     RefreshError,
     SchemaError,
+    SettingsError,
     StateMismatchError,
+    StoreUnavailableError,
 )
 
 __version__ = "0.1.0"
@@ -22,14 +27,19 @@ __version__ = "0.1.0"
 __all__ = [
     "BlobError",
     "BlobVersionError",
+    "BufferFullError",
     "CorruptBlobError",
     "CycleError",
+    "EventError",
+    "ImpressionError",
     "IncompatibleSchemaError",
     "MarrowError",
     "NotFoundError",
     "RecordError",
     "RefreshError",
     "SchemaError",
+    "SettingsError",
     "StateMismatchError",
+    "StoreUnavailableError",
     "__version__",
 ]

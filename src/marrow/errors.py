@@ -10,7 +10,13 @@
     │   └── StateMismatchError      a delta made for another state than the one in memory
     ├── CycleError                  a producer cycle failed; nothing was published or announced
     ├── RefreshError                a consumer could not reach a version; it keeps the one it has
-    └── NotFoundError               a type, field or index that does not exist
+    ├── NotFoundError               a type, field or index that does not exist
+    ├── SettingsError               a configuration value is missing or wrong; names the setting
+    └── ImpressionError             the impression history service cannot take or answer something
+        ├── EventError              an impression event is invalid (batches report a reason per event)
+        ├── BufferFullError         the ingest buffer is full; nothing was taken; retry after N seconds
+        └── StoreUnavailableError   the impression store cannot be reached; ingest refuses, reads
+                                    serve from the cache and say so
 
 Every message says what was wrong and, where it helps, what to do about it.
 """
@@ -63,3 +69,33 @@ class NotFoundError(MarrowError, KeyError):
 
     def __str__(self) -> str:  # KeyError would quote the message
         return str(self.args[0]) if self.args else ""
+
+
+class SettingsError(MarrowError):
+    """A configuration value is missing or wrong. The message names the setting and what it accepts."""
+
+
+class ImpressionError(MarrowError):
+    """The impression history service cannot take or answer something."""
+
+
+class EventError(ImpressionError):
+    """An impression event is invalid. The message says which field and why."""
+
+
+class _RetryLater(ImpressionError):
+    """A refusal the caller should retry: ``retry_after`` is the number of seconds to wait."""
+
+    def __init__(self, message: str, retry_after: int):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class BufferFullError(_RetryLater):
+    """The ingest buffer is full: the whole batch was refused (nothing taken); retry after
+    ``retry_after`` seconds. Events are idempotent by their dedup key, so resending is safe."""
+
+
+class StoreUnavailableError(_RetryLater):
+    """The impression store cannot be reached. Ingest refuses new batches (``retry_after`` says when
+    to try again); reads are served from the cache and say so, or raise this when nothing is cached."""

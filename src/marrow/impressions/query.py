@@ -1,0 +1,163 @@
+"""Queries over one profile's impressions: per title, counts over 1, 7 and 30 days, last seen and the
+recent sequence; per profile, the sequence of what was shown, newest first.
+
+:class:`ProfileImpressions` is the read model: a profile's impressions of the last 30 days as one
+sorted array of timestamps per title (8 bytes an impression). It is what the caches hold — the raw
+impressions, not answers, so that one entry answers any set of titles at any later time — and what a
+store read is turned into when there is no cache. Answers computed from it are memoised per title
+until the first time one of its counts would change (an impression leaving a window) or an
+impression of that title is added, so a page asked for again costs a dict lookup per title.
+
+Windows are relative to ``now`` and include their start: an impression at ``now - 1 day`` counts in
+the 1-day window. Impressions stamped slightly ahead of the clock (within the allowed skew) count.
+"""
+
+from __future__ import annotations
+
+import heapq
+import threading
+from array import array
+from bisect import bisect_left
+from collections.abc import Iterable, Sequence
+from typing import Protocol, runtime_checkable
+
+import msgspec
+
+from marrow.impressions.events import DAY_MS
+from marrow.impressions.store import Shown
+
+__all__ = [
+    "UNSEEN",
+    "WINDOW_MS",
+    "HistoryReader",
+    "NoHistory",
+    "ProfileImpressions",
+    "TitleHistory",
+]
+
+#: The longest window; a profile's read model holds this much.
+WINDOW_MS = 30 * DAY_MS
+_WINDOWS = (DAY_MS, 7 * DAY_MS, WINDOW_MS)
+_NEVER = 2**63
+
+
+class TitleHistory(msgspec.Struct, frozen=True, gc=False):
+    """What a profile has been shown of one title in the last 30 days."""
+
+    count_1d: int = 0
+    count_7d: int = 0
+    count_30d: int = 0
+    last_seen: int | None = None  #: ms since the epoch of the latest impression
+    recent: tuple[int, ...] = ()  #: timestamps of the latest impressions, newest first
+
+
+#: The history of a title never shown (in 30 days): shared, immutable.
+UNSEEN = TitleHistory()
+
+
+@runtime_checkable
+class HistoryReader(Protocol):
+    """What personalisation reads: one call per page, for every title on it."""
+
+    def histories(self, profile: int, titles: Sequence[int]) -> dict[int, TitleHistory]:
+        """The history of each of ``titles`` for ``profile`` (:data:`UNSEEN` for those not shown)."""
+        ...
+
+
+class NoHistory:
+    """A :class:`HistoryReader` with nothing in it, for page construction without the service."""
+
+    def histories(self, profile: int, titles: Sequence[int]) -> dict[int, TitleHistory]:
+        return dict.fromkeys(titles, UNSEEN)
+
+
+class ProfileImpressions:
+    """One profile's impressions at or after ``since`` (ms), as loaded at ``loaded`` (the clock's
+    seconds, for the caches' age bound). Thread-safe: the flusher adds while readers ask."""
+
+    __slots__ = ("_by_title", "_lock", "_memo", "loaded", "profile", "recent", "since")
+
+    def __init__(self, profile: int, since: int, shown: Iterable[Shown], loaded: float, recent: int = 5):
+        self.profile = profile
+        self.since = since
+        self.loaded = loaded
+        self.recent = recent
+        self._by_title: dict[int, array[int]] = {}
+        self._memo: dict[
+            int, tuple[TitleHistory, int, int]
+        ] = {}  # title → (answer, computed at, valid until)
+        self._lock = threading.Lock()
+        by_title = self._by_title
+        for ts, title in sorted(shown):
+            got = by_title.get(title)
+            if got is None:
+                by_title[title] = array("q", (ts,))
+            else:
+                got.append(ts)
+
+    def __len__(self) -> int:
+        return sum(len(a) for a in self._by_title.values())
+
+    def add(self, shown: Iterable[Shown]) -> None:
+        """Impressions newly stored for this profile (each once: the store has deduplicated them)."""
+        with self._lock:
+            for ts, title in shown:
+                if ts < self.since:
+                    continue
+                got = self._by_title.get(title)
+                if got is None:
+                    self._by_title[title] = array("q", (ts,))
+                elif not got or ts >= got[-1]:
+                    got.append(ts)
+                else:
+                    got.insert(bisect_left(got, ts), ts)
+                self._memo.pop(title, None)
+
+    def histories(self, titles: Sequence[int], now: int) -> dict[int, TitleHistory]:
+        """The history of each title at ``now`` (ms)."""
+        out: dict[int, TitleHistory] = {}
+        by_title = self._by_title
+        memo = self._memo
+        with self._lock:
+            for title in titles:
+                got = memo.get(title)
+                if got is not None and got[1] <= now < got[2]:
+                    out[title] = got[0]
+                    continue
+                stamps = by_title.get(title)
+                if stamps is None:
+                    out[title] = UNSEEN
+                    continue
+                answer, valid_until = self._compute(stamps, now)
+                memo[title] = (answer, now, valid_until)
+                out[title] = answer
+        return out
+
+    def _compute(self, stamps: array[int], now: int) -> tuple[TitleHistory, int]:
+        n = len(stamps)
+        starts = [bisect_left(stamps, now - w) for w in _WINDOWS]
+        first = starts[2]
+        if first == n:
+            return UNSEEN, _NEVER
+        # the answer holds until the oldest impression of a window leaves it
+        valid_until = min(stamps[s] + w for s, w in zip(starts, _WINDOWS, strict=True) if s < n)
+        recent = tuple(stamps[max(first, n - self.recent) :][::-1]) if self.recent else ()
+        return TitleHistory(n - starts[0], n - starts[1], n - first, stamps[-1], recent), valid_until
+
+    def sequence(self, now: int, limit: int) -> list[Shown]:
+        """The profile's latest ``limit`` impressions of the last 30 days at ``now``, newest first."""
+        cut = now - WINDOW_MS
+        with self._lock:
+            every = [
+                (ts, title)
+                for title, stamps in self._by_title.items()
+                for ts in stamps[bisect_left(stamps, cut) :]
+            ]
+        return [Shown(ts, title) for ts, title in heapq.nlargest(limit, every)]
+
+    def shown(self) -> list[Shown]:
+        """Every impression held, oldest first (what a shared cache stores)."""
+        with self._lock:
+            every = [Shown(ts, title) for title, stamps in self._by_title.items() for ts in stamps]
+        every.sort()
+        return every
