@@ -227,6 +227,7 @@ class Collector:
 
     def _stored(self, batch: list[tuple[StoredImpression, _Ticket | None]], new: set[bytes]) -> None:
         fresh: list[StoredImpression] = []
+        finished: list[_Ticket] = []
         for row, ticket in batch:
             is_new = row.key in new
             if is_new:
@@ -239,14 +240,16 @@ class Collector:
                     ticket.duplicates += 1
                 ticket.pending -= 1
                 if ticket.pending == 0:
-                    ticket.done.set()
+                    finished.append(ticket)
         self.metrics.flushes += 1
         self.metrics.events["stored"] += len(fresh)
         self.metrics.events["duplicate"] += len(batch) - len(fresh)
         try:
-            self.on_stored(fresh)
+            self.on_stored(fresh)  # before acknowledging: a submitter then reads its own writes
         except Exception:  # the rows are stored; a cache that failed to follow ages out
             log.exception("updating the cache with %d new impressions failed", len(fresh))
+        for ticket in finished:
+            ticket.done.set()
         with self._cond:
             self._writing = 0
             self._down = None

@@ -53,7 +53,14 @@ _COLUMNS = (
 class PostgresImpressionStore:
     """Impressions in the PostgreSQL table ``table`` (and its day partitions ``<table>_d<day>``)."""
 
-    def __init__(self, dsn: str, table: str = "impressions", pool_size: int = 4, timeout_s: float = 3.0):
+    def __init__(
+        self,
+        dsn: str,
+        table: str = "impressions",
+        pool_size: int = 4,
+        timeout_s: float = 3.0,
+        application_name: str = "marrow-impressions",
+    ):
         if not _NAME.match(table):
             raise SettingsError(
                 f"table must be a lower-case SQL name of at most 41 characters, not {table!r}"
@@ -66,7 +73,11 @@ class PostgresImpressionStore:
             min_size=1,
             max_size=pool_size,
             timeout=timeout_s,
-            kwargs={"autocommit": True, "connect_timeout": max(1, int(timeout_s))},
+            kwargs={
+                "autocommit": True,
+                "connect_timeout": max(1, int(timeout_s)),
+                "application_name": application_name,  # how operators find these sessions
+            },
             check=ConnectionPool.check_connection,
             open=False,
             name=f"marrow-impressions-{table}",

@@ -89,6 +89,8 @@ class ProfileImpressions:
         self._lock = threading.Lock()
         by_title = self._by_title
         for ts, title in sorted(shown):
+            if ts < since:
+                continue
             got = by_title.get(title)
             if got is None:
                 by_title[title] = array("q", (ts,))
