@@ -132,3 +132,39 @@ def test_the_check_lets_allowed_imports_through(tmp_path: Path, monkeypatch: pyt
     )
     monkeypatch.setattr(sys.modules[__name__], "SRC", fake_src)
     assert layer_violations(module, core=True) == []
+
+
+# --- the content platform: impression history ------------------------------------------------------
+
+IMPRESSIONS = SRC / "marrow" / "impressions"
+#: What impression history may import of ours: the layers below it and itself. Page construction
+#: reads it (through HistoryReader), the web shell serves it; it imports neither.
+IMPRESSIONS_MAY_IMPORT = ("marrow.errors", "marrow.store", "marrow.raw", "marrow.impressions")
+
+
+def platform_violations(path: Path, allowed: tuple[str, ...]) -> list[str]:
+    """Imports of ours in ``path`` outside the ``allowed`` packages."""
+    return [
+        f"{path.relative_to(SRC)}:{line} imports {module}"
+        for line, module in imports(path, package_of(path))
+        if module.split(".")[0] == "marrow"
+        and not any(module == a or module.startswith(a + ".") for a in allowed)
+    ]
+
+
+@pytest.mark.parametrize(
+    "path", sorted(IMPRESSIONS.rglob("*.py")), ids=lambda p: str(p.relative_to(IMPRESSIONS))
+)
+def test_impressions_import_only_the_layers_below(path: Path) -> None:
+    assert platform_violations(path, IMPRESSIONS_MAY_IMPORT) == []
+
+
+def test_the_platform_check_sees_a_wrong_import(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake_src = tmp_path / "src"
+    module = fake_src / "marrow" / "impressions" / "bad.py"
+    module.parent.mkdir(parents=True)
+    module.write_text("from marrow.impressions import store\nfrom marrow.web import impressions\n")
+    monkeypatch.setattr(sys.modules[__name__], "SRC", fake_src)
+    assert platform_violations(module, IMPRESSIONS_MAY_IMPORT) == [
+        "marrow/impressions/bad.py:2 imports marrow.web"
+    ]
