@@ -70,8 +70,8 @@ def test_an_entry_loaded_while_its_profile_was_written_is_not_kept() -> None:
 def test_a_cache_of_no_entries_keeps_nothing() -> None:
     clock = Clock()
     cache = NodeCache(entries=0, max_age_s=60, clock=clock)
-    assert not cache.put(entry(1, clock), cache.epoch())
-    assert len(cache) == 0
+    assert cache.put(entry(1, clock), cache.epoch())  # current: a shared cache may keep it
+    assert len(cache) == 0 and cache.get(1) == (None, False)
 
 
 # --- the shared cache ---------------------------------------------------------------------------------

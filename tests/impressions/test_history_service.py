@@ -176,6 +176,14 @@ def test_two_nodes_share_a_cache(clock: Clock) -> None:
         b.close(timeout=1)
 
 
+def test_without_a_node_cache_the_shared_cache_still_serves(clock: Clock) -> None:
+    store, shared = InMemoryImpressionStore(), InMemorySharedCache()
+    settings = ImpressionSettings(store="memory", cache_entries=0, flush_interval_ms=1)
+    with ImpressionHistory(settings, store, shared, clock) as service:
+        assert [service.read(1, [1]).source for _ in range(3)] == ["store", "shared", "shared"]
+        assert store.reads == 1
+
+
 @pytest.mark.parametrize("_", [pytest.param(None, marks=services.needs("redis"))])
 def test_two_nodes_share_a_redis_cache(_: None, clock: Clock) -> None:
     from marrow.impressions.rediscache import RedisSharedCache
@@ -201,7 +209,7 @@ def test_expire_drops_what_is_past_the_retention(service: ImpressionHistory, out
     assert service.expire() == 0
     service.clock.advance(2 * DAY_MS / 1000)  # type: ignore[attr-defined]
     assert service.expire() == 1
-    assert [s.title for s in outage.store.read(1, 0)] == [2]
+    assert [title for _, title in outage.store.read(1, 0)] == [2]
 
 
 def test_status_and_metrics_say_what_the_service_is_doing(service: ImpressionHistory, outage: Outage) -> None:

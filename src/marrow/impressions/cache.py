@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict, defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Protocol
 
 from marrow.impressions.query import ProfileImpressions
@@ -34,8 +34,9 @@ __all__ = ["InMemorySharedCache", "NodeCache", "SharedCache", "by_profile"]
 _TOUCHED_LIMIT = 100_000
 
 
-def by_profile(rows: Iterable[StoredImpression]) -> dict[int, list[Shown]]:
-    out: defaultdict[int, list[Shown]] = defaultdict(list)
+def by_profile(rows: Iterable[StoredImpression]) -> dict[int, list[tuple[int, int]]]:
+    """(timestamp, title) pairs of ``rows``, by profile."""
+    out: defaultdict[int, list[tuple[int, int]]] = defaultdict(list)
     for r in rows:
         out[r.profile].append(Shown(r.timestamp, r.title))
     return out
@@ -73,12 +74,13 @@ class NodeCache:
 
     def put(self, entry: ProfileImpressions, epoch: int) -> bool:
         """Keep ``entry`` (loaded after :meth:`epoch` returned ``epoch``), unless an impression of its
-        profile was stored since: then it may lack it, and is not kept. Whether it was kept."""
-        if self.entries == 0:
-            return False
+        profile was stored since: then it may lack it. Whether it is current (and so may be kept in a
+        shared cache too); a cache of no entries keeps nothing but still answers."""
         with self._lock:
             if epoch < self._floor or self._touched.get(entry.profile, -1) > epoch:
                 return False
+            if self.entries == 0:
+                return True
             self._data[entry.profile] = entry
             self._data.move_to_end(entry.profile)
             while len(self._data) > self.entries:
@@ -112,15 +114,15 @@ class SharedCache(Protocol):
     """A cache shared by the nodes: a profile's raw impressions, with their ``since`` (ms).
     Failures are not errors: a shared cache that cannot answer is a miss."""
 
-    def get(self, profile: int) -> tuple[int, list[Shown]] | None:
+    def get(self, profile: int) -> tuple[int, Sequence[tuple[int, int]]] | None:
         """(since, impressions oldest first) of ``profile``, or None."""
         ...
 
-    def put(self, profile: int, since: int, shown: list[Shown]) -> None:
+    def put(self, profile: int, since: int, shown: Sequence[tuple[int, int]]) -> None:
         """Keep ``profile``'s impressions since ``since``, replacing what was kept."""
         ...
 
-    def append(self, shown: dict[int, list[Shown]]) -> None:
+    def append(self, shown: Mapping[int, Sequence[tuple[int, int]]]) -> None:
         """Add newly stored impressions to the profiles that are kept; others stay absent."""
         ...
 
@@ -130,19 +132,19 @@ class InMemorySharedCache:
     process."""
 
     def __init__(self) -> None:
-        self._data: dict[int, tuple[int, list[Shown]]] = {}
+        self._data: dict[int, tuple[int, list[tuple[int, int]]]] = {}
         self._lock = threading.Lock()
 
-    def get(self, profile: int) -> tuple[int, list[Shown]] | None:
+    def get(self, profile: int) -> tuple[int, Sequence[tuple[int, int]]] | None:
         with self._lock:
             got = self._data.get(profile)
             return None if got is None else (got[0], list(got[1]))
 
-    def put(self, profile: int, since: int, shown: list[Shown]) -> None:
+    def put(self, profile: int, since: int, shown: Sequence[tuple[int, int]]) -> None:
         with self._lock:
             self._data[profile] = (since, list(shown))
 
-    def append(self, shown: dict[int, list[Shown]]) -> None:
+    def append(self, shown: Mapping[int, Sequence[tuple[int, int]]]) -> None:
         with self._lock:
             for profile, new in shown.items():
                 if profile in self._data:

@@ -86,6 +86,7 @@ class Collector:
         self._buffer: deque[tuple[StoredImpression, _Ticket | None]] = deque()
         self._cond = threading.Condition()
         self._writing = 0  # rows taken by the flusher and not yet written
+        self._waiting = 0  # submitters waiting for their acknowledgement
         self._down: StoreUnavailableError | None = None
         self._rate = 1000.0  # rows per second the store took lately, for Retry-After
         self._closed = False
@@ -152,6 +153,8 @@ class Collector:
                     retry,
                 )
             self._buffer.extend((row, ticket) for row in rows)
+            if ticket is not None:
+                self._waiting += 1
             self._cond.notify_all()
         self.metrics.events["rejected"] += len(rejected)
         self.metrics.events["filtered"] += len(dropped)
@@ -185,12 +188,16 @@ class Collector:
                     self._cond.wait()
                 if not self._buffer:
                     return  # closed and drained
+                # gather a fuller batch (fewer, larger transactions) unless someone waits for an
+                # acknowledgement: then what arrived while the last batch was written is the batch
                 deadline = time.monotonic() + interval
-                while len(self._buffer) < self.settings.flush_events and not self._closed:
+                while (
+                    len(self._buffer) < self.settings.flush_events and not self._closed and not self._waiting
+                ):
                     left = deadline - time.monotonic()
                     if left <= 0:
                         break
-                    self._cond.wait(left)  # gather a fuller batch: fewer, larger transactions
+                    self._cond.wait(left)
                 n = min(len(self._buffer), self.settings.flush_events)
                 batch = [self._buffer.popleft() for _ in range(n)]
                 self._writing = n
@@ -252,6 +259,7 @@ class Collector:
             ticket.done.set()
         with self._cond:
             self._writing = 0
+            self._waiting -= len(finished)
             self._down = None
             self._cond.notify_all()
 

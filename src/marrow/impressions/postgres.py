@@ -27,7 +27,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from marrow.errors import SettingsError, StoreUnavailableError
 from marrow.impressions.events import DAY_MS
-from marrow.impressions.store import Shown, StoredImpression
+from marrow.impressions.store import StoredImpression
 
 __all__ = ["PostgresImpressionStore"]
 
@@ -168,7 +168,7 @@ class PostgresImpressionStore:
                     found = db.execute(statement, params).fetchall()
         return {bytes(k) for (k,) in found}
 
-    def read(self, profile: int, since: int, titles: Collection[int] | None = None) -> list[Shown]:
+    def read(self, profile: int, since: int, titles: Collection[int] | None = None) -> list[tuple[int, int]]:
         query = sql.SQL(
             "SELECT timestamp, title FROM {} WHERE profile = %s AND timestamp >= %s AND day >= %s"
             "{} ORDER BY timestamp, title"
@@ -177,7 +177,7 @@ class PostgresImpressionStore:
         if titles is not None:
             params.append(list(titles))
         with self._guard("read"), self.pool.connection() as db:
-            return [Shown(*r) for r in db.execute(query, params).fetchall()]
+            return db.execute(query, params).fetchall()
 
     def expire(self, before_day: int) -> int:
         dropped = 0

@@ -73,34 +73,54 @@ class NoHistory:
 
 class ProfileImpressions:
     """One profile's impressions at or after ``since`` (ms), as loaded at ``loaded`` (the clock's
-    seconds, for the caches' age bound). Thread-safe: the flusher adds while readers ask."""
+    seconds, for the caches' age bound). Thread-safe: the flusher adds while readers ask.
 
-    __slots__ = ("_by_title", "_lock", "_memo", "loaded", "profile", "recent", "since")
+    Answers are memoised for every title the profile has seen, all valid from the time they were
+    computed (``_at``) until the first one would change (``_until``): within that span a query is a
+    dict lookup per title. A title whose impressions changed is recomputed at the next query, and so
+    is a title whose answer has expired."""
 
-    def __init__(self, profile: int, since: int, shown: Iterable[Shown], loaded: float, recent: int = 5):
+    __slots__ = (
+        "_at",
+        "_by_title",
+        "_dirty",
+        "_lock",
+        "_memo",
+        "_until",
+        "_valid",
+        "loaded",
+        "profile",
+        "recent",
+        "since",
+    )
+
+    def __init__(
+        self, profile: int, since: int, shown: Iterable[tuple[int, int]], loaded: float, recent: int = 5
+    ):
         self.profile = profile
         self.since = since
         self.loaded = loaded
         self.recent = recent
-        self._by_title: dict[int, array[int]] = {}
-        self._memo: dict[
-            int, tuple[TitleHistory, int, int]
-        ] = {}  # title → (answer, computed at, valid until)
+        groups: dict[int, list[int]] = {}
+        for ts, title in shown:
+            if ts >= since:
+                got = groups.get(title)
+                if got is None:
+                    groups[title] = [ts]
+                else:
+                    got.append(ts)
+        self._by_title = {title: array("q", sorted(stamps)) for title, stamps in groups.items()}
+        self._memo: dict[int, TitleHistory] = {}  # title → its answer, valid from _at
+        self._until: dict[int, int] = {}  # title → when its answer stops being right
+        self._dirty = set(self._by_title)  # titles to (re)compute before answering
+        self._at = -_NEVER
+        self._valid = -_NEVER  # every memoised answer holds for _at <= now < _valid
         self._lock = threading.Lock()
-        by_title = self._by_title
-        for ts, title in sorted(shown):
-            if ts < since:
-                continue
-            got = by_title.get(title)
-            if got is None:
-                by_title[title] = array("q", (ts,))
-            else:
-                got.append(ts)
 
     def __len__(self) -> int:
         return sum(len(a) for a in self._by_title.values())
 
-    def add(self, shown: Iterable[Shown]) -> None:
+    def add(self, shown: Iterable[tuple[int, int]]) -> None:
         """Impressions newly stored for this profile (each once: the store has deduplicated them)."""
         with self._lock:
             for ts, title in shown:
@@ -109,31 +129,39 @@ class ProfileImpressions:
                 got = self._by_title.get(title)
                 if got is None:
                     self._by_title[title] = array("q", (ts,))
-                elif not got or ts >= got[-1]:
+                elif ts >= got[-1]:
                     got.append(ts)
                 else:
                     got.insert(bisect_left(got, ts), ts)
-                self._memo.pop(title, None)
+                self._dirty.add(title)
+            self._valid = -_NEVER
 
     def histories(self, titles: Sequence[int], now: int) -> dict[int, TitleHistory]:
         """The history of each title at ``now`` (ms)."""
-        out: dict[int, TitleHistory] = {}
-        by_title = self._by_title
-        memo = self._memo
         with self._lock:
-            for title in titles:
-                got = memo.get(title)
-                if got is not None and got[1] <= now < got[2]:
-                    out[title] = got[0]
-                    continue
-                stamps = by_title.get(title)
-                if stamps is None:
-                    out[title] = UNSEEN
-                    continue
-                answer, valid_until = self._compute(stamps, now)
-                memo[title] = (answer, now, valid_until)
-                out[title] = answer
-        return out
+            if not self._at <= now < self._valid:
+                self._refresh(now)
+            memo = self._memo
+            return {title: memo.get(title, UNSEEN) for title in titles}
+
+    def _refresh(self, now: int) -> None:
+        """Recompute what changed or expired, so that every answer holds at ``now``."""
+        if now < self._at:  # the clock went back: nothing computed later can be trusted
+            todo: Iterable[int] = list(self._by_title)
+        else:
+            todo = self._dirty | {t for t, until in self._until.items() if until <= now}
+        memo, until = self._memo, self._until
+        for title in todo:
+            answer, valid_until = self._compute(self._by_title[title], now)
+            if answer is UNSEEN:
+                memo.pop(title, None)
+                until.pop(title, None)
+            else:
+                memo[title] = answer
+                until[title] = valid_until
+        self._dirty = set()
+        self._at = now
+        self._valid = min(until.values(), default=_NEVER)
 
     def _compute(self, stamps: array[int], now: int) -> tuple[TitleHistory, int]:
         n = len(stamps)

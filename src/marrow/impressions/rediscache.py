@@ -15,11 +15,10 @@ from __future__ import annotations
 
 import sys
 from array import array
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import redis
-
-from marrow.impressions.store import Shown
 
 __all__ = ["RedisSharedCache"]
 
@@ -62,7 +61,7 @@ class RedisSharedCache:
         self.errors += 1
         self.last_error = f"{type(e).__name__}: {e}"
 
-    def get(self, profile: int) -> tuple[int, list[Shown]] | None:
+    def get(self, profile: int) -> tuple[int, Sequence[tuple[int, int]]] | None:
         try:
             items = self.client.lrange(self._key(profile), 0, -1)
         except redis.RedisError as e:
@@ -72,9 +71,9 @@ class RedisSharedCache:
             return None
         since = _unpack(items[0])[0]
         flat = _unpack(b"".join(items[1:]))
-        return since, [Shown(flat[i], flat[i + 1]) for i in range(0, len(flat), 2)]
+        return since, list(zip(flat[0::2], flat[1::2], strict=True))
 
-    def put(self, profile: int, since: int, shown: list[Shown]) -> None:
+    def put(self, profile: int, since: int, shown: Sequence[tuple[int, int]]) -> None:
         key = self._key(profile)
         values = [_pack([since])]
         if shown:
@@ -88,7 +87,7 @@ class RedisSharedCache:
         except redis.RedisError as e:
             self._failed(e)
 
-    def append(self, shown: dict[int, list[Shown]]) -> None:
+    def append(self, shown: Mapping[int, Sequence[tuple[int, int]]]) -> None:
         if not shown:
             return
         try:

@@ -1,7 +1,8 @@
 """Rolling a cache path out: shadow, then dial-up.
 
-Each profile falls in a fixed place of two independent ``[0, 1)`` scales, drawn from its id by
-multiplicative hashing: stable across processes and restarts, so a profile stays on the same path on
+Each profile falls in a fixed place of two independent ``[0, 1)`` scales, drawn from its id by a
+64-bit mixing hash (SplitMix64's finaliser, salted per scale): stable across processes and restarts,
+and well spread even for small consecutive ids, so a profile stays on the same path on
 every node, and a share of 1% is the same 1% until the setting changes (raising it keeps the profiles
 already in and adds more).
 
@@ -30,14 +31,17 @@ from marrow.impressions.query import TitleHistory
 
 __all__ = ["Mismatch", "Rollout"]
 
-_M1 = 0x9E3779B97F4A7C15  # 2^64 / golden ratio
-_M2 = 0xC2B2AE3D27D4EB4F
+_DIAL_UP = 0x9E3779B97F4A7C15  # salts: one scale per decision
+_SHADOW = 0xC2B2AE3D27D4EB4F
 _MASK = 2**64 - 1
 
 
-def place(profile: int, multiplier: int) -> float:
-    """Where ``profile`` falls on a [0, 1) scale (Fibonacci hashing of its id)."""
-    return (((profile ^ (profile >> 31)) * multiplier) & _MASK) / 2**64
+def place(profile: int, salt: int) -> float:
+    """Where ``profile`` falls on a [0, 1) scale: SplitMix64's finaliser of the salted id."""
+    z = (profile + salt) & _MASK
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK
+    return (z ^ (z >> 31)) / 2**64
 
 
 class Mismatch(msgspec.Struct, frozen=True):
@@ -62,11 +66,11 @@ class Rollout:
 
     def cached(self, profile: int) -> bool:
         """Whether ``profile`` is answered from the cache."""
-        return self.dial_up >= 1.0 or place(profile, _M1) < self.dial_up
+        return self.dial_up >= 1.0 or place(profile, _DIAL_UP) < self.dial_up
 
     def shadowed(self, profile: int) -> bool:
         """Whether ``profile``'s cached answers are compared with the store's."""
-        return self.shadow_share > 0.0 and place(profile, _M2) < self.shadow_share
+        return self.shadow_share > 0.0 and place(profile, _SHADOW) < self.shadow_share
 
     def compare(
         self,

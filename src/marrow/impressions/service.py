@@ -11,7 +11,8 @@ it came from. When the store is down, a read is served from the cache even past 
 :class:`~marrow.errors.StoreUnavailableError`; ingest refuses new batches (see :mod:`.ingest`).
 
 Lifecycle: :meth:`ImpressionHistory.open` builds everything from settings and starts the flusher
-thread; :meth:`close` writes what is buffered and releases the store. Old days are expired at most
+thread; :meth:`close` writes what is buffered and closes the store and shared cache it opened (a store
+given to the constructor belongs to the caller, who closes it). Old days are expired at most
 once an hour, by the flusher after a write (one thread writes, so expiry never races a write).
 """
 
@@ -93,6 +94,7 @@ class ImpressionHistory:
         self.collector = Collector(store, settings, self.metrics, self._stored, clock)
         self.metrics.gauges["cache_entries"] = lambda: len(self.cache)
         self._expired_at = clock()
+        self._owned: list[object] = []  # what open() opened, for close() to close
 
     @classmethod
     def open(cls, settings: ImpressionSettings, clock: Callable[[], float] = time.time) -> ImpressionHistory:
@@ -102,7 +104,9 @@ class ImpressionHistory:
             from marrow.impressions.rediscache import RedisSharedCache
 
             shared = RedisSharedCache(settings.redis_url, settings.shared_cache_max_age_s)
-        return cls(settings, open_store(settings), shared, clock)
+        service = cls(settings, open_store(settings), shared, clock)
+        service._owned = [service.store, shared]
+        return service
 
     # --- ingest -----------------------------------------------------------------------------------
 
@@ -235,9 +239,9 @@ class ImpressionHistory:
         }
 
     def close(self, timeout: float = 10.0) -> None:
-        """Write what is buffered (for up to ``timeout``), then release the store and the shared cache."""
+        """Write what is buffered (for up to ``timeout``), then close what :meth:`open` opened."""
         self.collector.close(timeout)
-        for part in (self.store, self.shared):
+        for part in self._owned:
             close = getattr(part, "close", None)
             if close is not None:
                 close()

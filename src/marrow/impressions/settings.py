@@ -78,6 +78,7 @@ class ImpressionSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unkno
     # --- ingest ---
     buffer_events: Positive = 50_000
     batch_max: Positive = 1_000
+    #: how long the flusher gathers events nobody waits for into one write (ms)
     flush_interval_ms: Annotated[int, msgspec.Meta(ge=1, le=60_000)] = 20
     flush_events: Positive = 5_000
     ack_timeout_s: Seconds = 5.0

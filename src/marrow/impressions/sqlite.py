@@ -18,7 +18,7 @@ from collections.abc import Collection, Iterator, Sequence
 from pathlib import Path
 
 from marrow.errors import StoreUnavailableError
-from marrow.impressions.store import Shown, StoredImpression
+from marrow.impressions.store import StoredImpression
 
 __all__ = ["SQLiteImpressionStore"]
 
@@ -113,13 +113,13 @@ class SQLiteImpressionStore:
                 raise
             return new
 
-    def read(self, profile: int, since: int, titles: Collection[int] | None = None) -> list[Shown]:
+    def read(self, profile: int, since: int, titles: Collection[int] | None = None) -> list[tuple[int, int]]:
         with self._guard("read"):
             found = self._db().execute(_READ, (profile, since)).fetchall()
         if titles is not None:
             wanted = set(titles)
             found = [r for r in found if r[1] in wanted]
-        return [Shown(*r) for r in found]
+        return found  # (timestamp, title) tuples as SQLite gives them: no object per row on top
 
     def expire(self, before_day: int) -> int:
         with self._guard("expire in"):

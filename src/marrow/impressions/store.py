@@ -87,9 +87,9 @@ class ImpressionStore(Protocol):
         """Store ``rows`` whose key is not stored yet, atomically; the keys newly stored."""
         ...
 
-    def read(self, profile: int, since: int, titles: Collection[int] | None = None) -> list[Shown]:
-        """``profile``'s impressions at or after ``since`` (ms), of ``titles`` (all when None),
-        oldest first."""
+    def read(self, profile: int, since: int, titles: Collection[int] | None = None) -> list[tuple[int, int]]:
+        """``profile``'s impressions at or after ``since`` (ms), of ``titles`` (all when None), as
+        (timestamp, title) pairs ordered by both (oldest first)."""
         ...
 
     def expire(self, before_day: int) -> int:
@@ -143,12 +143,12 @@ class InMemoryImpressionStore:
                 new.add(row.key)
         return new
 
-    def read(self, profile: int, since: int, titles: Collection[int] | None = None) -> list[Shown]:
+    def read(self, profile: int, since: int, titles: Collection[int] | None = None) -> list[tuple[int, int]]:
         with self._lock:
             self.reads += 1
             rows = list(self._by_profile.get(profile, ()))
         wanted = None if titles is None else set(titles)
-        found = [
+        found: list[tuple[int, int]] = [
             Shown(r.timestamp, r.title)
             for r in rows
             if r.timestamp >= since and (wanted is None or r.title in wanted)

@@ -16,7 +16,7 @@ from typing import Any
 
 from marrow.errors import StoreUnavailableError
 from marrow.impressions.events import Impression
-from marrow.impressions.store import ImpressionStore, Shown, StoredImpression
+from marrow.impressions.store import ImpressionStore, StoredImpression
 
 __all__ = ["T0", "Clock", "Gate", "Outage", "impression"]
 
@@ -71,7 +71,7 @@ class Outage:
         self._check()
         return self.store.append(rows)
 
-    def read(self, profile: int, since: int, titles: Collection[int] | None = None) -> list[Shown]:
+    def read(self, profile: int, since: int, titles: Collection[int] | None = None) -> list[tuple[int, int]]:
         self._check()
         return self.store.read(profile, since, titles)
 
@@ -102,7 +102,7 @@ class Gate:
             self.waiting.clear()
         return self.store.append(rows)
 
-    def read(self, profile: int, since: int, titles: Collection[int] | None = None) -> list[Shown]:
+    def read(self, profile: int, since: int, titles: Collection[int] | None = None) -> list[tuple[int, int]]:
         return self.store.read(profile, since, titles)
 
     def expire(self, before_day: int) -> int:
