@@ -146,11 +146,11 @@ class ImpressionHistory:
     def read(self, profile: int, titles: Sequence[int]) -> HistoryAnswer:
         """Histories of ``titles`` for ``profile``, saying where they came from."""
         now = int(self.clock() * 1000)
-        entry, source, stale, note = self._entry(profile, now)
+        entry, source, stale, note = self._entry(profile, now, titles)
         answer = entry.histories(titles, now)
         if source != "store" and self.rollout.shadowed(profile):
             try:
-                truth = self._load(profile, now, "shadow").histories(titles, now)
+                truth = self._load(profile, now, "shadow", titles).histories(titles, now)
             except StoreUnavailableError:
                 pass  # nothing to compare with; the cached answer stands
             else:
@@ -167,11 +167,13 @@ class ImpressionHistory:
         self.metrics.answers["stale" if stale else source] += 1
         return SequenceAnswer(profile, entry.sequence(now, limit), source, stale, note)
 
-    def _entry(self, profile: int, now: int) -> tuple[ProfileImpressions, str, bool, str | None]:
-        """(entry, source, stale, note) for a read of ``profile`` at ``now``."""
+    def _entry(
+        self, profile: int, now: int, titles: Sequence[int] | None = None
+    ) -> tuple[ProfileImpressions, str, bool, str | None]:
+        """(entry, source, stale, note) for a read of ``profile`` (of ``titles``, or all) at ``now``."""
         if not (self.rollout.cached(profile) or self.rollout.shadowed(profile)):
             try:
-                return self._load(profile, now, "uncached"), "store", False, None
+                return self._load(profile, now, "uncached", titles), "store", False, None
             except StoreUnavailableError as e:
                 return self._stale(profile, e, self.cache.get(profile)[0])
         entry, fresh = self.cache.get(profile)
@@ -208,9 +210,12 @@ class ImpressionHistory:
         note = f"served from the cache ({age:.0f} s old): the store cannot be read: {error}"
         return entry, "node", True, note
 
-    def _load(self, profile: int, now: int, reason: str) -> ProfileImpressions:
+    def _load(
+        self, profile: int, now: int, reason: str, titles: Sequence[int] | None = None
+    ) -> ProfileImpressions:
+        """``profile``'s impressions from the store (of ``titles`` only, for an entry not cached)."""
         since = now - WINDOW_MS
-        shown = self.store.read(profile, since)
+        shown = self.store.read(profile, since, titles)
         self.metrics.store_reads[reason] += 1
         return ProfileImpressions(profile, since, shown, self.clock(), self.settings.recent)
 
