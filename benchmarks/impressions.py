@@ -40,7 +40,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the load generator beside this file
 
-from impressions_load import Catalogue, run_http, visits
+from impressions_load import Catalogue, in_threads, run_http, visits
 from marrow.impressions import (
     Impression,
     ImpressionHistory,
@@ -91,13 +91,7 @@ def ingest(service: ImpressionHistory, batches: list[list[Impression]], threads:
             with lock:
                 stored[0] += receipt.stored or 0
 
-    started = time.perf_counter()
-    pool = [threading.Thread(target=worker) for _ in range(threads)]
-    for t in pool:
-        t.start()
-    for t in pool:
-        t.join()
-    elapsed = time.perf_counter() - started
+    elapsed = in_threads(worker, threads)
     events = sum(len(b) for b in batches)
     return {"events_per_s": events / elapsed, "stored_share": stored[0] / events}
 

@@ -19,7 +19,7 @@ import random
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import msgspec
@@ -73,6 +73,17 @@ def visits(
             yield sim.visit(profile, DEVICES[profile % 3], at).events
 
 
+def in_threads(worker: Callable[[], None], count: int) -> float:
+    """Run ``worker`` in ``count`` threads at once; the seconds until the last one returned."""
+    started = time.perf_counter()
+    threads = [threading.Thread(target=worker) for _ in range(count)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return time.perf_counter() - started
+
+
 def run_http(
     url: str, token: str, seconds: float, concurrency: int = 4, profiles: int = 10_000
 ) -> dict[str, Any]:
@@ -99,13 +110,7 @@ def run_http(
                 if r.status_code in (429, 503):
                     time.sleep(float(r.headers.get("retry-after", "1")))
 
-    started = time.perf_counter()
-    threads = [threading.Thread(target=worker) for _ in range(concurrency)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    elapsed = time.perf_counter() - started
+    elapsed = in_threads(worker, concurrency)
     return {
         "batches_per_s": round(sent[0] / elapsed, 1),
         "events_per_s": round(sent[1] / elapsed, 1),

@@ -212,6 +212,19 @@ def test_expire_drops_what_is_past_the_retention(service: ImpressionHistory, out
     assert [title for _, title in outage.store.read(1, 0)] == [2]
 
 
+def test_the_flusher_expires_old_days_at_most_once_an_hour(
+    service: ImpressionHistory, outage: Outage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    expired: list[int] = []
+    monkeypatch.setattr(outage, "expire", lambda day: expired.append(day) or 0)
+    clock: Clock = service.clock  # type: ignore[assignment]
+    for minutes, runs in [(0, 0), (60, 1), (90, 1), (120, 2)]:
+        clock.now = T0 + minutes * 60
+        service.submit([impression(title=minutes, clock=clock)])  # expiry runs after a write
+        assert len(expired) == runs, minutes
+    assert expired[-1] == (NOW + 2 * 3_600_000) // DAY_MS - 30
+
+
 def test_status_and_metrics_say_what_the_service_is_doing(service: ImpressionHistory, outage: Outage) -> None:
     service.submit([impression(title=1)])
     service.read(1, [1])

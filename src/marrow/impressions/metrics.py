@@ -1,7 +1,9 @@
 """The service's figures: plain counters on the hot paths, exported to Prometheus by a collector.
 
 Counting is an integer increment (no lock, no label lookup) because it happens on every read; the
-Prometheus side reads the integers when it is scraped. Each service has its own registry, so several
+Prometheus side reads the integers when it is scraped. Without a lock, two threads incrementing the
+same counter at the same instant can lose one of the increments: the figures are exact in one thread
+and approximate (by a few counts in millions) under contention, which is what rates and ratios need. Each service has its own registry, so several
 services in one process (tests, benchmarks) do not mix their figures.
 """
 
