@@ -2,9 +2,9 @@
 
 Counting is an integer increment (no lock, no label lookup) because it happens on every read; the
 Prometheus side reads the integers when it is scraped. Without a lock, two threads incrementing the
-same counter at the same instant can lose one of the increments: the figures are exact in one thread
-and approximate (by a few counts in millions) under contention, which is what rates and ratios need. Each service has its own registry, so several
-services in one process (tests, benchmarks) do not mix their figures.
+same counter at the same instant can lose an increment: the figures are exact in one thread and may
+undercount slightly under contention, which rates and ratios tolerate. Each service has its own
+registry, so several services in one process (tests, benchmarks) do not mix their figures.
 """
 
 from __future__ import annotations
