@@ -175,16 +175,21 @@ def impressions_serve(
     from marrow.impressions import ImpressionHistory, ImpressionSettings
     from marrow.web.impressions import impressions_app as api
 
-    settings = ImpressionSettings.load(config)
-    service = ImpressionHistory.open(settings)
+    service = None
     try:
+        settings = ImpressionSettings.load(config)
+        service = ImpressionHistory.open(settings)
         served = api(service)  # refuses to start without a token
         console.print(
             f"Marrow impression history on http://{host}:{port}/ (store {settings.store}; Ctrl-C to stop)"
         )
         uvicorn.run(served, host=host, port=port, log_level="warning")
+    except MarrowError as e:  # a wrong setting, a store that cannot be opened, no token
+        console.print(f"[red]{e}[/]")
+        raise typer.Exit(1) from None
     finally:
-        service.close()
+        if service is not None:
+            service.close()
 
 
 @bench_app.command("store")
