@@ -8,11 +8,13 @@ Each figure is printed beside its peer, measured in the same run:
   ``ingest_http_events_per_s``, the same through the HTTP API served by ``marrow impressions serve``
   in another process, fed by the load generator (``benchmarks/impressions_load.py``).
 * ``read_qps`` / ``read_p99_ms`` — history queries per second in one thread, and their p99, through
-  the node cache over SQLite; a query is a member's whole home page (10 rows × 20 titles) in one call,
-  for members drawn with Zipf skew. ``read_hit_rate`` is the share answered by the cache. Peers: the
-  same queries against the store without a cache (``read_qps_store``) and through Redis alone, no node
-  cache (``read_qps_redis``), with their p99s.
-  ``read_qps_40_titles`` is the same with the page's first 40 titles (a first fragment).
+  the node cache over SQLite; a query is a member's whole home page (10 rows × 20 titles) in one
+  call, for members drawn with Zipf skew. ``read_hit_rate`` is the share answered by the cache.
+  ``read_qps_40_titles``: the same with the page's first 40 titles (a first fragment). Peers: the
+  same queries against the store without a cache (``read_qps_store``) and through Redis alone, no
+  node cache (``read_qps_redis``), with their p99s. Every side runs five rounds, alternating with the
+  others' (the host's load moves between them); ``read_speedup_vs_*`` is the median of the per-round
+  ratios.
 * ``backing_reads_saved`` — the share of the store reads the queries would make without a cache
   (one each) that the cache avoided, counting the 1% shadow comparisons as store reads.
 * ``event_to_visible_p90_ms`` — from submitting one event (not waiting) to a read showing it, while
@@ -178,7 +180,8 @@ def _queries(profiles: int, count: int, seed: int) -> list[tuple[int, list[int]]
     return [(int(p), pages[int(p)]) for p in chosen]
 
 
-def timed_reads(service: ImpressionHistory, queries: list[tuple[int, list[int]]]) -> dict[str, float]:
+def timed_reads(service: ImpressionHistory, queries: list[tuple[int, list[int]]]) -> tuple[float, np.ndarray]:
+    """(seconds, per-query latencies in ns) of ``queries`` made one after another."""
     latencies = np.empty(len(queries), dtype=np.int64)
     clock = time.perf_counter_ns
     read = service.read
@@ -187,53 +190,99 @@ def timed_reads(service: ImpressionHistory, queries: list[tuple[int, list[int]]]
         t = clock()
         read(profile, titles)
         latencies[i] = clock() - t
-    elapsed = (clock() - started) / 1e9
-    return {
-        "qps": len(queries) / elapsed,
-        "p50_ms": float(np.percentile(latencies, 50)) / 1e6,
-        "p99_ms": float(np.percentile(latencies, 99)) / 1e6,
-    }
+    return (clock() - started) / 1e9, latencies
+
+
+class Side:
+    """One side of the read comparison: a service, the queries of each round, what they took."""
+
+    def __init__(
+        self, name: str, service: ImpressionHistory, queries: list[tuple[int, list[int]]], rounds: int
+    ):
+        self.name = name
+        self.service = service
+        size = -(-len(queries) // rounds)
+        self.rounds = [queries[i * size : (i + 1) * size] for i in range(rounds)]
+        self.seconds: list[float] = []
+        self.latencies: list[np.ndarray] = []
+        self.store_reads: list[int] = []
+
+    def run(self, i: int) -> None:
+        reads = sum(self.service.metrics.store_reads.values())
+        seconds, latencies = timed_reads(self.service, self.rounds[i])
+        self.seconds.append(seconds)
+        self.latencies.append(latencies)
+        self.store_reads.append(sum(self.service.metrics.store_reads.values()) - reads)
+
+    def qps(self, i: int | None = None) -> float:
+        if i is None:
+            return sum(len(r) for r in self.rounds) / sum(self.seconds)
+        return len(self.rounds[i]) / self.seconds[i]
+
+    def figures(self, suffix: str) -> dict[str, Any]:
+        every = np.concatenate(self.latencies)
+        return {
+            f"read_qps{suffix}": round(self.qps()),
+            f"read_p50_ms{suffix}": round(float(np.percentile(every, 50)) / 1e6, 3),
+            f"read_p99_ms{suffix}": round(float(np.percentile(every, 99)) / 1e6, 3),
+        }
 
 
 def read_figures(
-    store: SQLiteImpressionStore, profiles: int, queries: int, cache_entries: int
+    store: SQLiteImpressionStore, profiles: int, queries: int, cache_entries: int, rounds: int = 5
 ) -> dict[str, Any]:
-    out: dict[str, Any] = {"read_titles_per_query": 200, "read_cache_entries": cache_entries}
+    """The cached reads and their peers, in alternating rounds (the host's load moves between them)."""
+    out: dict[str, Any] = {
+        "read_titles_per_query": 200,
+        "read_cache_entries": cache_entries,
+        "read_rounds": rounds,
+    }
     stream = _queries(profiles, queries, seed=11)
-    with _service(store, cache_entries=cache_entries, shadow_share=0.01) as service:
-        got = timed_reads(service, stream)
-        m = service.metrics
-        store_reads = sum(m.store_reads.values())
-        out["read_qps"] = round(got["qps"])
-        out["read_p50_ms"] = round(got["p50_ms"], 3)
-        out["read_p99_ms"] = round(got["p99_ms"], 3)
-        out["read_hit_rate"] = round(m.hit_rate() or 0.0, 4)
-        out["read_shadow_mismatches"] = service.rollout.mismatches
-        out["backing_reads_saved"] = round(1 - store_reads / len(stream), 4)
-    with _service(store, cache_entries=cache_entries, shadow_share=0.01) as service:
-        got = timed_reads(service, [(p, titles[:40]) for p, titles in stream])  # the first fragment
-    out["read_qps_40_titles"] = round(got["qps"])
-    out["read_p99_ms_40_titles"] = round(got["p99_ms"], 3)
-    few = stream[: max(1000, queries // 20)]
-    with _service(store, dial_up=0.0) as service:
-        got = timed_reads(service, few)
-        assert service.metrics.store_reads["uncached"] == len(few)  # the peer reads the store every time
-    out["read_qps_store"] = round(got["qps"])
-    out["read_p99_ms_store"] = round(got["p99_ms"], 3)
-    out["read_speedup_vs_store"] = round(out["read_qps"] / got["qps"], 1)
+    few = stream[: max(1000, queries // 20)]  # the peers are 30-100 times slower: fewer queries
+    cached = Side("cache", _service(store, cache_entries=cache_entries, shadow_share=0.01), stream, rounds)
+    fragment = Side(
+        "fragment",
+        _service(store, cache_entries=cache_entries, shadow_share=0.01),
+        [(p, titles[:40]) for p, titles in stream],
+        rounds,
+    )
+    sides = [cached, fragment, Side("store", _service(store, dial_up=0.0), few, rounds)]
+    shared = None
     if _up(6379):
         from marrow.impressions.rediscache import RedisSharedCache
 
         shared = RedisSharedCache(REDIS_URL, 600, prefix=f"bench:{uuid.uuid4().hex[:8]}:")
-        with _service(store, shared, cache_entries=0) as service:
-            timed_reads(service, few)  # the first pass fills Redis from the store
-            got = timed_reads(service, few)
+        redis_side = Side("redis", _service(store, shared, cache_entries=0), few, rounds)
+        timed_reads(redis_side.service, few)  # a first pass fills Redis from the store
+        sides.append(redis_side)
+    try:
+        for i in range(rounds):
+            for side in sides:
+                side.run(i)
+        m = cached.service.metrics
+        out.update(cached.figures(""))
+        out["read_hit_rate"] = round(m.hit_rate() or 0.0, 4)
+        out["read_shadow_mismatches"] = cached.service.rollout.mismatches
+        # without a cache every query is one store read: the share of those the cache avoided
+        out["backing_reads_saved"] = round(1 - sum(m.store_reads.values()) / len(stream), 4)
+        out["read_qps_by_round"] = [round(cached.qps(i)) for i in range(rounds)]
+        out["read_store_reads_by_round"] = cached.store_reads  # misses and shadow reads
+        out.update(fragment.figures("_40_titles"))
+        for peer in sides[2:]:
+            assert peer.service.metrics.store_reads["miss" if peer.name == "redis" else "uncached"] <= len(
+                few
+            )
+            out.update(peer.figures(f"_{peer.name}"))
+            ratios = [cached.qps(i) / peer.qps(i) for i in range(rounds)]
+            out[f"read_speedup_vs_{peer.name}"] = round(float(np.median(ratios)), 1)
+        if shared is None:
+            out["read_qps_redis"] = None  # no Redis on 127.0.0.1:6379
+    finally:
+        for side in sides:
+            side.service.close()
+        if shared is not None:
             shared.forget(sorted({p for p, _ in few}))
-        out["read_qps_redis"] = round(got["qps"])
-        out["read_p99_ms_redis"] = round(got["p99_ms"], 3)
-        out["read_speedup_vs_redis"] = round(out["read_qps"] / got["qps"], 1)
-    else:
-        out["read_qps_redis"] = None
+            shared.close()
     return out
 
 
