@@ -18,6 +18,7 @@ once an hour, by the flusher after a write (one thread writes, so expiry never r
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
@@ -37,6 +38,7 @@ from marrow.impressions.store import ImpressionStore, InMemoryImpressionStore, S
 __all__ = ["HistoryAnswer", "ImpressionHistory", "SequenceAnswer", "open_store"]
 
 _EXPIRE_EVERY_S = 3600.0
+log = logging.getLogger(__name__)
 
 
 class HistoryAnswer(msgspec.Struct):
@@ -129,7 +131,10 @@ class ImpressionHistory:
         if self.shared is not None:
             self.shared.append(by_profile(rows))
         if self.clock() - self._expired_at >= _EXPIRE_EVERY_S:
-            self.expire()
+            try:
+                self.expire()
+            except StoreUnavailableError as e:  # the rows are stored; expiry is tried again in an hour
+                log.warning("expiring old impressions failed: %s", e)
 
     def expire(self) -> int:
         """Drop the days older than the retention; how many impressions were dropped."""
