@@ -37,7 +37,7 @@ __all__ = [
 
 #: The longest window; a profile's read model holds this much.
 WINDOW_MS = 30 * DAY_MS
-_WINDOWS = (DAY_MS, 7 * DAY_MS, WINDOW_MS)
+_WEEK_MS = 7 * DAY_MS
 _NEVER = 2**63
 
 
@@ -164,15 +164,23 @@ class ProfileImpressions:
         self._valid = min(until.values(), default=_NEVER)
 
     def _compute(self, stamps: array[int], now: int) -> tuple[TitleHistory, int]:
+        """The answer for one title's timestamps at ``now``, and until when it holds. (Written out
+        window by window: this runs for every title of a profile loaded on a cache miss.)"""
         n = len(stamps)
-        starts = [bisect_left(stamps, now - w) for w in _WINDOWS]
-        first = starts[2]
-        if first == n:
+        s30 = bisect_left(stamps, now - WINDOW_MS)
+        if s30 == n:
             return UNSEEN, _NEVER
+        s7 = bisect_left(stamps, now - _WEEK_MS, s30)
+        s1 = bisect_left(stamps, now - DAY_MS, s7)
         # the answer holds until the oldest impression of a window leaves it
-        valid_until = min(stamps[s] + w for s, w in zip(starts, _WINDOWS, strict=True) if s < n)
-        recent = tuple(stamps[max(first, n - self.recent) :][::-1]) if self.recent else ()
-        return TitleHistory(n - starts[0], n - starts[1], n - first, stamps[-1], recent), valid_until
+        until = stamps[s30] + WINDOW_MS
+        if s7 < n:
+            until = min(until, stamps[s7] + _WEEK_MS)
+            if s1 < n:
+                until = min(until, stamps[s1] + DAY_MS)
+        k = self.recent
+        recent = tuple(stamps[max(s30, n - k) :])[::-1] if k else ()
+        return TitleHistory(n - s1, n - s7, n - s30, stamps[-1], recent), until
 
     def sequence(self, now: int, limit: int) -> list[Shown]:
         """The profile's latest ``limit`` impressions of the last 30 days at ``now``, newest first."""
