@@ -49,3 +49,13 @@ def test_cms_seed_and_add_editor(tmp_path: Path) -> None:
     cms = CMS.open(url)
     assert len(cms.documents("title", published=True)) == 50 and cms.editors.get("ana") is not None
     cms.close()
+
+
+def test_impressions_serve_refuses_to_start_on_bad_settings(tmp_path: Path) -> None:
+    env = {"MARROW_IMPRESSIONS_STORE": f"sqlite:{tmp_path / 'i.db'}"}
+    result = runner.invoke(app, ["impressions", "serve"], env=env)
+    assert result.exit_code == 1
+    assert "needs at least one non-blank token" in result.output
+    result = runner.invoke(app, ["impressions", "serve"], env={**env, "MARROW_IMPRESSIONS_DIAL_UP": "2"})
+    assert result.exit_code == 1
+    assert "dial_up: Expected `float` <= 1.0" in result.output

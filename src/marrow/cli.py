@@ -22,6 +22,10 @@ bench_app = typer.Typer(help="Benchmarks, side by side with their peers (from a 
 app.add_typer(bench_app, name="bench")
 cms_app = typer.Typer(help="The CMS: sample content and editors.", no_args_is_help=True)
 app.add_typer(cms_app, name="cms")
+
+
+impressions_app = typer.Typer(help="The impression history service.", no_args_is_help=True)
+app.add_typer(impressions_app, name="impressions")
 console = Console()
 
 BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
@@ -311,6 +315,37 @@ def editor(
         cms.close()
 
 
+@impressions_app.command("serve")
+def impressions_serve(
+    config: Path | None = typer.Option(
+        None, "--config", exists=True, dir_okay=False, help="A TOML file with an [impressions] table."
+    ),
+    host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
+    port: int = typer.Option(8791, min=0, max=65535, help="Port to listen on."),
+) -> None:
+    """Serve the impression history API (settings from --config and MARROW_IMPRESSIONS_* variables)."""
+    import uvicorn
+
+    from marrow.impressions import ImpressionHistory, ImpressionSettings
+    from marrow.web.impressions import impressions_app as api
+
+    service = None
+    try:
+        settings = ImpressionSettings.load(config)
+        service = ImpressionHistory.open(settings)
+        served = api(service)  # refuses to start without a token
+        console.print(
+            f"Marrow impression history on http://{host}:{port}/ (store {settings.store}; Ctrl-C to stop)"
+        )
+        uvicorn.run(served, host=host, port=port, log_level="warning")
+    except MarrowError as e:  # a wrong setting, a store that cannot be opened, no token
+        console.print(f"[red]{e}[/]")
+        raise typer.Exit(1) from None
+    finally:
+        if service is not None:
+            service.close()
+
+
 @bench_app.command("store")
 def bench_store(
     records: int = typer.Option(1_000_000, min=1000, help="Records in the benchmark catalogue."),
@@ -355,6 +390,20 @@ def bench_preview(
     """An edit saved through the editor → visible in the preview (issue 5, partial: test writer)."""
     argv = ["--titles", str(titles), "--stories", str(stories), "--edits", str(edits)]
     _run_benchmark("preview", argv + (["--json"] if as_json else []))
+
+
+@bench_app.command("impressions")
+def bench_impressions(
+    events: int = typer.Option(100_000, min=1000, help="Events the ingest figure submits."),
+    profiles: int = typer.Option(10_000, min=100, help="Members browsing."),
+    queries: int = typer.Option(100_000, min=1000, help="History queries the read figure makes."),
+    cache_entries: int = typer.Option(10_000, min=0, help="Profiles the node cache holds."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Impression history: ingest, cached reads vs the store and Redis, freshness (issue 7)."""
+    argv = ["--events", str(events), "--profiles", str(profiles), "--queries", str(queries)]
+    argv += ["--cache-entries", str(cache_entries)] + (["--json"] if as_json else [])
+    _run_benchmark("impressions", argv)
 
 
 def _run_benchmark(name: str, argv: list[str]) -> None:

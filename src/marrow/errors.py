@@ -23,9 +23,14 @@
     ├── ContentError                a CMS document cannot be saved as given (shape, slug taken)
     │   └── RevisionConflictError   a save or publish based on a stale revision (names both)
     ├── AuthError                   sign-in failed, or a session is missing, expired or forged
-    ├── EventError                  an event could not be handed to the event bus (it stays queued)
-    └── IngestError                 content failed ingestion; lists every error per field;
-                                    nothing was written
+    ├── EventBusError               an event could not be handed to the event bus (it stays queued)
+    ├── IngestError                 content failed ingestion; lists every error per field;
+    │                               nothing was written
+    └── ImpressionError             the impression history service cannot take or answer something
+        ├── InvalidEventError       an impression event is invalid (batches report a reason per event)
+        ├── BufferFullError         the ingest buffer is full; nothing was taken; retry after N seconds
+        └── StoreUnavailableError   the impression store cannot be reached; ingest refuses, reads
+                                    serve from the cache and say so
 
 Every message says what was wrong and, where it helps, what to do about it.
 """
@@ -149,7 +154,7 @@ class AuthError(MarrowError):
     """Sign-in failed, or a request's session is missing, expired or forged."""
 
 
-class EventError(MarrowError):
+class EventBusError(MarrowError):
     """An event could not be handed to the event bus; it stays in the CMS outbox and is retried."""
 
 
@@ -160,3 +165,29 @@ class IngestError(MarrowError):
     def __init__(self, message: str, errors: list[Any]):  # list[marrow.ingest.FieldError]
         super().__init__(message)
         self.errors = errors
+
+
+class ImpressionError(MarrowError):
+    """The impression history service cannot take or answer something."""
+
+
+class InvalidEventError(ImpressionError):
+    """An impression event is invalid. The message says which field and why."""
+
+
+class _RetryLater(ImpressionError):
+    """A refusal the caller should retry: ``retry_after`` is the number of seconds to wait."""
+
+    def __init__(self, message: str, retry_after: int):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class BufferFullError(_RetryLater):
+    """The ingest buffer is full: the whole batch was refused (nothing taken); retry after
+    ``retry_after`` seconds. Events are idempotent by their dedup key, so resending is safe."""
+
+
+class StoreUnavailableError(_RetryLater):
+    """The impression store cannot be reached. Ingest refuses new batches (``retry_after`` says when
+    to try again); reads are served from the cache and say so, or raise this when nothing is cached."""

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from cms_backends import Clock
 from marrow.cms import CMS, Collection, Story, TextBlock, Title, TitleCard
-from marrow.errors import RevisionConflictError, ContentError, NotFoundError
+from marrow.errors import ContentError, NotFoundError, RevisionConflictError
 
 
 def story(headline: str = "Hello", slug: str = "hello", **kw: object) -> Story:

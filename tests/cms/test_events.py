@@ -11,7 +11,7 @@ import pytest
 
 import services
 from marrow.cms import CMS, ContentEvent, EventBus, InProcessBus, Relay, Story
-from marrow.errors import EventError
+from marrow.errors import EventBusError
 
 
 def story(headline: str = "Hello", slug: str = "hello") -> Story:
@@ -82,12 +82,12 @@ def test_the_relay_thread_relays_when_nudged(cms_store: CMS) -> None:
 
 class RefusingBus(InProcessBus):
     def publish(self, events: object) -> None:
-        raise EventError("the bus is down")
+        raise EventBusError("the bus is down")
 
 
 def test_events_a_bus_refuses_stay_in_the_outbox(cms_store: CMS) -> None:
     cms_store.save("story", None, story(), base=None, editor="ana")
-    with pytest.raises(EventError):
+    with pytest.raises(EventBusError):
         Relay(cms_store.outbox, RefusingBus()).run_once()
     assert len(cms_store.outbox.pending()) == 1
 
@@ -165,5 +165,5 @@ def test_nats_drops_a_duplicate_the_relay_sends_again() -> None:
 def test_nats_bus_names_a_server_that_is_down() -> None:
     from marrow.cms.nats import NatsBus
 
-    with pytest.raises(EventError, match=r"127\.0\.0\.1:1\b"):
+    with pytest.raises(EventBusError, match=r"127\.0\.0\.1:1\b"):
         NatsBus("nats://127.0.0.1:1", timeout=0.5)

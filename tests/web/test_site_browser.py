@@ -8,9 +8,8 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
 import browser
+import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "pages"))
 from pages_dataset import state, title

@@ -212,7 +212,7 @@ class EventBus(Protocol):
     """Carries content events from the relay to ingestion, at least once."""
 
     def publish(self, events: Sequence[ContentEvent]) -> None:
-        """Hand events over; when this returns the bus has them. Raises EventError if it cannot."""
+        """Hand events over; when this returns the bus has them. Raises EventBusError if it cannot."""
         ...
 
     def receive(self, max_events: int, timeout: float) -> list[Delivery]:

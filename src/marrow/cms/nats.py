@@ -10,7 +10,7 @@
 
 Threading: nats-py is asyncio-only; the bus owns one connection on an event loop in a daemon thread,
 and each call hands a coroutine to it and waits with a deadline, so a server that is down gives an
-:class:`~marrow.errors.EventError` naming it rather than a hang. ``close()`` drains and stops it.
+:class:`~marrow.errors.EventBusError` naming it rather than a hang. ``close()`` drains and stops it.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ import nats.js.errors
 from nats.js.api import ConsumerConfig, StreamConfig
 
 from marrow.cms.events import ContentEvent, Delivery
-from marrow.errors import EventError
+from marrow.errors import EventBusError
 
 __all__ = ["NatsBus", "stream_name"]
 
@@ -139,21 +139,21 @@ class NatsBus:
         where = ", ".join(self.servers)
         if not self._thread.is_alive():
             coro.close()
-            raise EventError(f"cannot {what}: the connection to NATS at {where} is closed")
+            raise EventBusError(f"cannot {what}: the connection to NATS at {where} is closed")
         future = asyncio.run_coroutine_threadsafe(coro, self._loop)
         try:
             return future.result(self.timeout if deadline is None else deadline)
         except concurrent.futures.TimeoutError:
             future.cancel()
-            raise EventError(f"cannot {what}: NATS at {where} did not answer in time; is it up?") from None
+            raise EventBusError(f"cannot {what}: NATS at {where} did not answer in time; is it up?") from None
         except (TimeoutError, nats.errors.Error, OSError) as e:
-            raise EventError(f"cannot {what} on NATS at {where}: {e!r}") from e
+            raise EventBusError(f"cannot {what} on NATS at {where}: {e!r}") from e
 
     def close(self) -> None:
         """Close the connection, then stop the loop and its thread (idempotent). Nothing is left to
         flush: every publish, ack and nak was confirmed before its call returned."""
         if self._nc is not None and self._thread.is_alive():
-            with contextlib.suppress(EventError):
+            with contextlib.suppress(EventBusError):
                 self._run(self._nc.close(), "close the connection")
         self._stop()
 

@@ -34,7 +34,7 @@ from marrow.cms.editors import Editors
 from marrow.cms.events import Ledger, Outbox
 from marrow.cms.items import AuditEntry, Item, RevisionInfo, Saved, Version, as_document, check_kind
 from marrow.cms.model import KINDS, Document, label_of, slug_of
-from marrow.errors import RevisionConflictError, ContentError, NotFoundError
+from marrow.errors import ContentError, NotFoundError, RevisionConflictError
 
 __all__ = ["CMS"]
 

@@ -45,7 +45,7 @@ from starlette.staticfiles import StaticFiles
 from marrow.cms.events import ContentEvent
 from marrow.cms.model import Story
 from marrow.cms.store import CMS
-from marrow.errors import AuthError, RevisionConflictError, ContentError, MarrowError, NotFoundError
+from marrow.errors import AuthError, ContentError, MarrowError, NotFoundError, RevisionConflictError
 from marrow.ingest.report import Report
 from marrow.ingest.rules import TEMPLATES
 from marrow.web._auth import (
