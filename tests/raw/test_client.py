@@ -157,8 +157,10 @@ def test_entries_the_client_applied_before_a_rebase_are_kept(stack: Stack) -> No
     late = w.bulk_update([Upsert(title(2))])
     original_last = log.last_offset
     log.last_offset = lambda: folded_upto  # type: ignore[method-assign]
-    stack.folder.fold()
+    report = stack.folder.fold()
     log.last_offset = original_last  # type: ignore[method-assign]
+    assert report is not None
+    stack.client.consumer.wait_for(report.version)  # the client refreshes in the background
     view = stack.client.view("strong")
     assert view.overlay.floor == folded_upto and view.offset == late
     assert view["Title"].get(2) is not None and view["Title"].get(1) is not None
