@@ -6,10 +6,11 @@ each batch with one atomic bulk update per channel through a :class:`Writer` and
 :class:`Report` (the offsets, and every error per field). :class:`Worker` feeds it from the event bus
 and retries what fails::
 
-    from marrow.ingest import Ingestion
-    from marrow.ingest.testing import StateWriter     # until the read-after-write writer is wired in
+    from marrow.ingest import Ingestion, NamespaceWriter
 
-    ingestion = Ingestion(cms, {"live": StateWriter(), "preview": StateWriter()})
+    live, preview = Namespace("var/live", schema), Namespace("var/preview", schema)   # marrow.raw
+    channels = {"live": NamespaceWriter(live.writer()), "preview": NamespaceWriter(preview.writer())}
+    ingestion = Ingestion(cms, channels)
     report = ingestion.ingest([saved.event])
     report.raise_for_errors()
 """
@@ -23,7 +24,7 @@ from marrow.ingest.rules import TEMPLATES, Availability, Template, apply_rules, 
 from marrow.ingest.settings import IngestSettings
 from marrow.ingest.validate import validate
 from marrow.ingest.worker import Worker
-from marrow.ingest.writer import Writer
+from marrow.ingest.writer import NamespaceWriter, Writer
 
 __all__ = [
     "IMAGE_SIZES",
@@ -34,6 +35,7 @@ __all__ = [
     "FieldError",
     "IngestSettings",
     "Ingestion",
+    "NamespaceWriter",
     "Outcome",
     "Pulled",
     "Report",
