@@ -43,7 +43,7 @@ def story(i: int, titles: list[int]) -> records.Story:
         slug=f"story-{i}",
         headline=f"Story {i}: behind the scenes",
         summary=f"Summary {i}",
-        body=json.dumps([{"kind": "text", "text": f"Body of story {i}"}]),
+        body=json.dumps([{"kind": "text", "html": f"<p>Body of story {i}</p>"}]),
         hero={d: f"https://cdn.example/{d}/story-{i}.jpg" for d in records.DEVICES},
         titles=titles,
         genres=[GENRES[i % len(GENRES)]],

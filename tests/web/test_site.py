@@ -68,9 +68,8 @@ def test_html_pages_remember_the_visitor_in_cookies(client: TestClient) -> None:
         ("/index.json?country=Germany", 400, "two-letter ISO 3166 code"),
         ("/index.json?profile=99", 404, "no profile 99"),
         ("/index.json?profile=x", 400, "profile must be a profile id"),
-        ("/title/99999.json", 404, "no title 99999"),
-        ("/title/dark.json", 404, "titles are numbered"),
-        ("/story/nope.json", 404, "no story 'nope'"),
+        ("/titles/nope.json", 404, "no title 'nope'"),
+        ("/stories/nope.json", 404, "no story 'nope'"),
         ("/fragment.json", 400, "give cursor"),
         ("/fragment.json?cursor=abc", 400, "not one this site issued"),
         ("/search.json?q=" + "x" * 300, 400, "at most 200"),
@@ -85,22 +84,22 @@ def test_bad_input_is_a_4xx_that_says_what_was_wrong(
 
 
 def test_signed_out_pages_are_publicly_cacheable_and_revalidate(client: TestClient) -> None:
-    first = client.get("/title/12.json")
+    first = client.get("/titles/title-12.json")
     assert first.headers["cache-control"] == "public, max-age=10"
-    again = client.get("/title/12.json", headers={"If-None-Match": first.headers["etag"]})
+    again = client.get("/titles/title-12.json", headers={"If-None-Match": first.headers["etag"]})
     assert again.status_code == 304
     assert client.get("/index.json?profile=7").headers["cache-control"] == "private, no-cache"
 
 
 def test_title_story_genre_and_search_pages(client: TestClient) -> None:
-    t = client.get("/title/12.json").json()
+    t = client.get("/titles/title-12.json").json()
     assert t["title"]["name"] == title(12).name and t["page"]["sections"]
-    assert "More like this" in client.get("/title/12").text
-    s = client.get("/story/story-3.json").json()
+    assert "More like this" in client.get("/titles/title-12").text
+    s = client.get("/stories/story-3.json").json()
     assert (
         s["story"]["headline"] == "Story 3: behind the scenes" and s["story"]["blocks"][0]["kind"] == "text"
     )
-    assert "Body of story 3" in client.get("/story/story-3").text
+    assert "Body of story 3" in client.get("/stories/story-3").text
     g = client.get("/genre/Comedy.json").json()
     assert g["page"]["layout"] == "gallery" and all(
         "Comedy" in title(c["id"]).genres for c in g["page"]["sections"][0]["items"]

@@ -1,8 +1,8 @@
 """The visitor site: home, title, story, genre and search pages, each with a JSON twin.
 
     /                      home            /index.json
-    /title/{id}            a title         /title/{id}.json
-    /story/{slug}          a story         /story/{slug}.json
+    /titles/{slug}         a title         /titles/{slug}.json
+    /stories/{slug}        a story         /stories/{slug}.json
     /genre/{genre}         a genre         /genre/{genre}.json
     /search?q=…            search          /search.json?q=…
     /fragment?cursor=…     the next rows   /fragment.json?cursor=…   (HTML: rows only, appended by JS)
@@ -223,7 +223,7 @@ def _story(view: Any, slug: str, device: str) -> dict[str, Any]:
     try:
         blocks = json.loads(s.body)
     except ValueError:
-        blocks = [{"kind": "text", "text": s.body}]
+        blocks = [{"kind": "text", "html": jinja2.utils.markupsafe.escape(s.body)}]
     return {
         "id": s.id,
         "slug": s.slug,
@@ -256,10 +256,11 @@ def site_app(views: Views, builder: PageBuilder, settings: SiteSettings | None =
         return endpoint
 
     def title_id(request: Request) -> int:
-        raw = request.path_params["id"]
-        if not raw.isdigit():
-            raise Problem(404, f"no title {raw!r}: titles are numbered")
-        return int(raw)
+        slug = request.path_params["slug"]
+        found = site.views.current()["Title"].find("slug", slug)
+        if not found:
+            raise Problem(404, f"no title {slug!r}")
+        return int(found[0].id)
 
     def search(request: Request) -> Response:
         q = request.query_params.get("q", "").strip()
@@ -298,7 +299,7 @@ def site_app(views: Views, builder: PageBuilder, settings: SiteSettings | None =
         site.builder.engagement.record(event)
         if is_json:
             return Response(status_code=204)
-        return RedirectResponse(request.headers.get("referer") or f"/title/{title}", status_code=303)
+        return RedirectResponse(request.headers.get("referer") or "/", status_code=303)
 
     def metrics(request: Request) -> Response:
         return PlainTextResponse(
@@ -308,10 +309,10 @@ def site_app(views: Views, builder: PageBuilder, settings: SiteSettings | None =
     routes = [
         Route("/", handle(lambda r: site.page(r, "home"))),
         Route("/index.json", handle(lambda r: site.page(r, "home"))),
-        Route("/title/{id}.json", handle(lambda r: site.page(r, "title", title_id(r)))),
-        Route("/title/{id}", handle(lambda r: site.page(r, "title", title_id(r)))),
-        Route("/story/{slug}.json", handle(lambda r: site.page(r, "story", r.path_params["slug"]))),
-        Route("/story/{slug}", handle(lambda r: site.page(r, "story", r.path_params["slug"]))),
+        Route("/titles/{slug}.json", handle(lambda r: site.page(r, "title", title_id(r)))),
+        Route("/titles/{slug}", handle(lambda r: site.page(r, "title", title_id(r)))),
+        Route("/stories/{slug}.json", handle(lambda r: site.page(r, "story", r.path_params["slug"]))),
+        Route("/stories/{slug}", handle(lambda r: site.page(r, "story", r.path_params["slug"]))),
         Route("/genre/{genre}.json", handle(lambda r: site.page(r, "genre", r.path_params["genre"]))),
         Route("/genre/{genre}", handle(lambda r: site.page(r, "genre", r.path_params["genre"]))),
         Route("/search.json", handle(search)),
