@@ -218,8 +218,12 @@ def test_the_page_deadline_bounds_every_section() -> None:
 
 @dataclass
 class Seen:
-    shown_7d: int
-    last_seen: float | None
+    count_7d: int
+    last_seen_s: float | None
+
+    @property
+    def last_seen(self) -> int | None:  # milliseconds, as the impression history service gives it
+        return None if self.last_seen_s is None else int(self.last_seen_s * 1000)
 
 
 class FakeHistory:
@@ -283,3 +287,24 @@ def test_a_search_page_finds_titles_and_stories() -> None:
     assert stories.items[0].name == "Story 12: behind the scenes"
     assert titles.items[0].name == title(12).name  # a whole word beats a prefix ("120")
     assert all("12" in c.name for c in titles.items)
+
+
+def test_the_impression_history_service_plugs_in_as_the_history_reader() -> None:
+    from marrow import impressions
+    from marrow.impressions.testing import impression
+
+    service = impressions.ImpressionHistory.open(impressions.ImpressionSettings(store="memory"))
+    try:
+        now = time.time()
+        shown = [
+            impression(profile=3, title=1, timestamp=int((now - 3600 * (i + 1)) * 1000)) for i in range(12)
+        ]
+        service.submit(shown, wait=True)
+        b = PageBuilder(Layouts.parse(TRENDING, GENERATORS), history=service)
+        page = b.build(STATE, "home", Visitor(device="tv", profile=3))
+        trending = [c.id for c in page.sections[0].items]
+        assert trending[0] == 2 and 1 in trending and trending.index(1) > 5  # shown 12 times, never played
+        other = b.build(STATE, "home", Visitor(device="tv", profile=4))
+        assert [c.id for c in other.sections[0].items][0] == 1  # another profile: untouched
+    finally:
+        service.close()

@@ -25,10 +25,12 @@ class TitleHistory(Protocol):
     """What the ranker needs to know of one title shown to one profile."""
 
     @property
-    def shown_7d(self) -> int: ...
+    def count_7d(self) -> int:
+        """Times shown in the last 7 days."""
 
     @property
-    def last_seen(self) -> float | None: ...
+    def last_seen(self) -> int | None:
+        """When last shown, in milliseconds since the epoch (None: not in the history's window)."""
 
 
 class HistoryReader(Protocol):
@@ -43,19 +45,19 @@ class Seen:
 
     ids: np.ndarray  # sorted title ids the profile has been shown
     shown_7d: np.ndarray  # times shown in the last 7 days, 0 for a title it played
-    last_seen: np.ndarray  # seconds since the epoch
+    last_seen: np.ndarray  # seconds since the epoch (-inf: never)
 
     @classmethod
     def of(cls, histories: Mapping[int, TitleHistory], played: set[int]) -> Seen:
         ids = np.fromiter(sorted(histories), dtype=np.int64, count=len(histories))
         rows = [histories[i] for i in ids.tolist()]
         shown = np.fromiter(
-            (0 if i in played else h.shown_7d for i, h in zip(ids.tolist(), rows, strict=True)),
+            (0 if i in played else h.count_7d for i, h in zip(ids.tolist(), rows, strict=True)),
             dtype=np.float64,
             count=len(rows),
         )
         last = np.fromiter(
-            (h.last_seen if h.last_seen is not None else -np.inf for h in rows),
+            (h.last_seen / 1000 if h.last_seen is not None else -np.inf for h in rows),
             dtype=np.float64,
             count=len(rows),
         )
