@@ -11,15 +11,15 @@ from marrow.cli import app
 runner = CliRunner()
 
 
-def test_demo_runs_and_writes_blobs(tmp_path: Path) -> None:
-    result = runner.invoke(app, ["demo", "--directory", str(tmp_path), "--titles", "2000"])
+def test_the_store_tour_runs_and_writes_blobs(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["tour", "--directory", str(tmp_path), "--titles", "2000"])
     assert result.exit_code == 0, result.output
     assert "checksum equal = True" in result.output
     assert {p.name for p in tmp_path.iterdir()} == {"snapshot-1.blob", "delta-1-2.blob", "reverse-2-1.blob"}
 
 
 def test_inspect_describes_a_snapshot_and_a_delta(tmp_path: Path) -> None:
-    runner.invoke(app, ["demo", "--directory", str(tmp_path), "--titles", "500"])
+    runner.invoke(app, ["tour", "--directory", str(tmp_path), "--titles", "500"])
     snap = runner.invoke(app, ["inspect", str(tmp_path / "snapshot-1.blob")])
     assert snap.exit_code == 0, snap.output
     assert "snapshot" in snap.output and "Title" in snap.output and "500" in snap.output

@@ -33,13 +33,46 @@ BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 
 @app.command()
 def demo(
-    directory: Path = typer.Option(Path("var/demo"), help="Where the demo writes its blobs."),
+    root: Path = typer.Option(
+        Path("var/demo"), help="Where the platform keeps its data (reused by later runs)."
+    ),
+    port: int = typer.Option(
+        8700, min=0, max=65532, help="The site's port; editor, explorer, API: the next three."
+    ),
+    titles: int = typer.Option(18_000, min=10, help="Titles in the sample content (first run only)."),
+    stories: int = typer.Option(5_000, min=0, help="Stories in the sample content (first run only)."),
+    check: bool = typer.Option(False, "--check", help="Run the end-to-end scenario headless and exit."),
+) -> None:
+    """The whole platform on the embedded default with sample content: site, editor, explorer, impressions.
+
+    With --check: sign in, edit a story, see it in the preview, publish, see it on the site, generate
+    impressions and see the ranking change — on a fresh directory and free ports; exits 1 on a failure.
+    """
+    from marrow import demo as demo_module
+    from marrow.platform import PlatformSettings
+
+    if check:
+        outcome = demo_module.check(console)
+        if not outcome.ok:
+            raise typer.Exit(1)
+        console.print(f"[bold green]demo check passed[/] ({sum(t for _, t, _ in outcome.steps):.1f} s)")
+        return
+    try:
+        demo_module.serve(PlatformSettings(root=str(root), port=port), titles, stories, console)
+    except (MarrowError, OSError) as e:
+        console.print(f"[red]{e}[/]")
+        raise typer.Exit(1) from None
+
+
+@app.command()
+def tour(
+    directory: Path = typer.Option(Path("var/tour"), help="Where the tour writes its blobs."),
     titles: int = typer.Option(100_000, min=10, help="Titles in the sample catalogue."),
 ) -> None:
-    """Build a sample catalogue, write it, load it, query it and change it, printing figures."""
-    from marrow import demo as demo_module
+    """The store on its own: build a sample catalogue, write it, load it, query it, change it."""
+    from marrow import tour as tour_module
 
-    demo_module.run(directory, titles, console)
+    tour_module.run(directory, titles, console)
 
 
 @app.command()
@@ -266,53 +299,6 @@ def cms_add_editor(
     cms = _cms(database, config)
     editor = cms.editors.add(username, password, name)
     console.print(f"added editor {editor.username} ({editor.name})")
-
-
-@app.command()
-def editor(
-    database: str | None = _DATABASE,
-    config: Path | None = _CONFIG,
-    host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
-    port: int = typer.Option(8791, min=0, max=65535, help="Port to listen on."),
-    insecure_cookies: bool = typer.Option(
-        False, help="Allow the session cookie over plain HTTP (local use)."
-    ),
-) -> None:
-    """Serve the editor UI over the CMS, ingesting every save and publish.
-
-    Until the read-after-write layer is wired in, the live and preview channels are in-memory test
-    writers in this process: the catalogue is ingested at start, and nothing written survives a restart.
-    """
-    import uvicorn
-
-    from marrow.cms import InProcessBus, Relay
-    from marrow.ingest import Ingestion, Worker
-    from marrow.ingest.testing import StateWriter
-    from marrow.web.editor import EditorSettings, editor_app
-
-    cms = _cms(database, config)
-    live, preview = StateWriter(), StateWriter()
-    ingestion = Ingestion(cms, {"live": live, "preview": preview})
-    with cms.db.transaction() as tx:  # the writers start empty: what the ledger says was written is gone
-        tx.execute("DELETE FROM ingested")
-    with console.status("ingesting the CMS's content into the in-memory channels"):
-        report = ingestion.ingest(cms.outbox.unsettled(10**7))
-    console.print(f"ingested: offsets {report.offsets}, {len(report.errors)} error(s)")
-    bus = InProcessBus()
-    relay, worker = Relay(cms.outbox, bus), Worker(bus, ingestion)
-    relay.start()
-    worker.start()
-    console.print(
-        "[yellow]preview and live are in-memory test writers until the read-after-write layer is wired in[/]"
-    )
-    console.print(f"Marrow editor on http://{host}:{port}/ (Ctrl-C to stop)")
-    settings = EditorSettings(secure_cookies=not insecure_cookies)
-    try:
-        uvicorn.run(editor_app(cms, ingestion.ingest, preview.read, settings), host=host, port=port)
-    finally:
-        worker.close()
-        relay.close()
-        cms.close()
 
 
 @impressions_app.command("serve")

@@ -305,6 +305,6 @@ def test_the_impression_history_service_plugs_in_as_the_history_reader() -> None
         trending = [c.id for c in page.sections[0].items]
         assert trending[0] == 2 and 1 in trending and trending.index(1) > 5  # shown 12 times, never played
         other = b.build(STATE, "home", Visitor(device="tv", profile=4))
-        assert [c.id for c in other.sections[0].items][0] == 1  # another profile: untouched
+        assert other.sections[0].items[0].id == 1  # another profile: untouched
     finally:
         service.close()

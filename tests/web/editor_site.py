@@ -13,7 +13,9 @@ from cms_content import NOW, article, seed
 from marrow.cms import CMS, SQLiteDatabase
 from marrow.ingest import Ingestion
 from marrow.ingest.testing import StateWriter
+from marrow.pages import GENERATORS, Layouts, PageBuilder
 from marrow.web.editor import EditorSettings, editor_app
+from marrow.web.site import SiteSettings, site_app
 
 PASSWORD = "correct horse battery"
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
@@ -39,5 +41,7 @@ def build(directory: Path, secure_cookies: bool = False) -> Site:
     cms.save("story", None, article(), base=None, editor="ana")
     cms.publish("story", 1, editor="ana")
     ingestion.ingest_pending().raise_for_errors()
-    app = editor_app(cms, ingestion.ingest, preview.read, EditorSettings(secure_cookies=secure_cookies))
+    builder = PageBuilder(Layouts.load(generators=GENERATORS))
+    preview_site = site_app(preview.views(), builder, SiteSettings(public_max_age=0))
+    app = editor_app(cms, ingestion.ingest, preview_site, EditorSettings(secure_cookies=secure_cookies))
     return Site(cms, live, preview, ingestion, app)

@@ -63,8 +63,9 @@ def test_anonymous_requests_are_refused(client: TestClient) -> None:
     page = client.get("/stories/1")
     assert page.status_code == 303 and page.headers["location"] == "/sign-in?next=%2Fstories%2F1"
     assert client.get("/stories.json").status_code == 401
-    assert client.get("/stories/1/preview").status_code == 303
-    assert client.get("/stories/1/preview.json").status_code == 401
+    preview = client.get("/preview/stories/why-dark-works")
+    assert preview.status_code == 303 and preview.headers["location"].startswith("/sign-in?next=%2Fpreview")
+    assert client.get("/preview/stories/why-dark-works.json").status_code == 401
     for path in ("/stories", "/stories/1", "/stories/1/publish", "/stories/1/unpublish", "/sign-out"):
         refused = client.post(path, data={"headline": "x", "revision": "1"})
         assert refused.status_code == 401, path
@@ -122,11 +123,12 @@ def test_a_saved_change_is_in_the_preview_read_at_its_offset(signed_in: TestClie
     offset = int(location.rsplit("offset=", 1)[1])
     assert location == f"/stories/1?offset={offset}"
     page = signed_in.get(location)
-    assert f'src="/stories/1/preview?offset={offset}"' in page.text
-    preview = signed_in.get(f"/stories/1/preview.json?offset={offset}").json()
+    assert f'src="/preview/stories/why-dark-works?offset={offset}"' in page.text
+    preview = signed_in.get(f"/preview/stories/why-dark-works.json?offset={offset}").json()["story"]
     assert preview["headline"] == "Why Dark still works" and preview["revision"] == 2
-    html = signed_in.get(f"/stories/1/preview?offset={offset}").text
+    html = signed_in.get(f"/preview/stories/why-dark-works?offset={offset}").text  # the site's own page
     assert "<h1>Why Dark still works</h1>" in html and 'data-title="10"' in html
+    assert 'href="/preview/titles/dark"' in html  # its links stay in the preview
     assert site.live.read()["Story"].get(1).headline == "Why Dark works"  # published: still revision 1
 
 
@@ -140,7 +142,7 @@ def test_a_broken_reference_is_shown_inline_and_the_preview_keeps_the_last_good_
     assert 'data-field="blocks[1].title">title 999 does not exist' in answer.text
     assert "Saved as revision 2, but not published to preview" in answer.text
     assert 'name="revision" value="2"' in answer.text  # the next save is based on what was saved
-    preview = signed_in.get("/stories/1/preview.json").json()
+    preview = signed_in.get("/preview/stories/why-dark-works.json").json()["story"]
     assert preview["headline"] == "Why Dark works" and preview["revision"] == 1
     errors = signed_in.get("/stories/1.json").json()["form"]["errors"]  # still shown after a reload
     assert errors == {"blocks[1].title": ["title 999 does not exist"]}
@@ -189,12 +191,9 @@ def test_create_a_story(signed_in: TestClient, site: Site) -> None:
     }
     created = signed_in.post("/stories", data=fields)
     assert created.status_code == 303 and created.headers["location"].startswith("/stories/2?offset=")
-    assert (
-        signed_in.get(created.headers["location"].replace("/stories/2", "/stories/2/preview.json")).json()[
-            "headline"
-        ]
-        == "Ozark, explained"
-    )
+    offset = created.headers["location"].rsplit("offset=", 1)[1]
+    story = signed_in.get(f"/preview/stories/{fields['slug']}.json?offset={offset}").json()["story"]
+    assert story["headline"] == "Ozark, explained"
 
 
 def test_publish_and_unpublish(signed_in: TestClient, site: Site) -> None:
@@ -220,5 +219,5 @@ def test_sign_out_ends_the_session(signed_in: TestClient, site: Site) -> None:
 
 def test_unknown_story_and_bad_offset(signed_in: TestClient) -> None:
     assert signed_in.get("/stories/77").status_code == 404
-    assert signed_in.get("/stories/1/preview?offset=x").status_code == 400
-    assert signed_in.get("/stories/1/preview?offset=999").status_code == 503
+    assert signed_in.get("/preview/stories/why-dark-works?offset=x").status_code == 400
+    assert signed_in.get("/preview/stories/why-dark-works.json?offset=999").status_code == 503

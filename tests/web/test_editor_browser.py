@@ -41,7 +41,7 @@ def test_edit_save_and_preview(base_url: str) -> None:
 
             expect(page).to_have_url(f"{base_url}/stories/1")
             preview = page.frame_locator("iframe[title=preview]")
-            expect(preview.locator("h1")).to_have_text("Why Dark works")
+            expect(preview.locator("article.story h1")).to_have_text("Why Dark works")
 
             page.get_by_role("link", name="Stories").click()
             page.get_by_role("textbox", name="Search").fill("dark")
@@ -51,8 +51,8 @@ def test_edit_save_and_preview(base_url: str) -> None:
             page.get_by_label("Headline").fill("Why Dark still works")
             page.get_by_role("button", name="Save draft").click()
             expect(page).to_have_url(f"{base_url}/stories/1?offset=2")
-            expect(preview.locator("h1")).to_have_text("Why Dark still works")
-            expect(preview.locator("aside.title-card h2")).to_have_text("Dark")
+            expect(preview.locator("article.story h1")).to_have_text("Why Dark still works")
+            expect(preview.locator("aside.title-card strong")).to_have_text("Dark")
             page.screenshot(path=str(SCREENSHOT))
 
             card = page.get_by_role("group", name="block 2")
@@ -63,6 +63,8 @@ def test_edit_save_and_preview(base_url: str) -> None:
             expect(page.locator(".notice")).to_contain_text(
                 "Saved as revision 3, but not published to preview"
             )
-            expect(preview.locator("h1")).to_have_text("Why Dark still works")  # the last good version
+            expect(preview.locator("article.story h1")).to_have_text(
+                "Why Dark still works"
+            )  # the last good version
         finally:
             chromium.close()

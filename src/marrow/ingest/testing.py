@@ -65,3 +65,21 @@ class StateWriter:
             if offset is not None and offset > self.offset:
                 raise MarrowError(f"offset {offset} has not been written here (the last is {self.offset})")
             return self._state
+
+    def views(self) -> WriterViews:
+        """What the visitor site reads from (:class:`marrow.pages.views.Views`): this writer's state."""
+        return WriterViews(self)
+
+
+class WriterViews:
+    """A :class:`StateWriter`'s state as the site's ``Views``: every read sees every write."""
+
+    def __init__(self, writer: StateWriter):
+        self.writer = writer
+
+    def current(self, offset: int | None = None) -> ReadState:
+        return self.writer.read(offset)
+
+    def at(self, tag: str, offset: int | None = None) -> ReadState | None:
+        state = self.writer.read()
+        return state if state.tag == tag else None

@@ -51,7 +51,6 @@ from marrow.pages.layouts import Layouts, SectionSpec
 from marrow.pages.live import Live
 from marrow.pages.ranking import FatigueRanker, HistoryReader, Ranker, Seen
 from marrow.pages.sections import CANDIDATES, GENERATORS, Context, Generator, Row, Visitor
-from marrow.store import ReadState
 
 log = logging.getLogger("marrow.pages")
 
@@ -125,7 +124,7 @@ class PageBuilder:
 
     def build(
         self,
-        view: ReadState,
+        view: Any,
         page: str,
         visitor: Visitor,
         subject: Any = None,

@@ -8,7 +8,8 @@ Server-rendered pages (no JavaScript), each with a JSON twin at the same path pl
     GET  /stories/{id}                 the draft, its errors,      POST /stories/{id}   save (or add a block)
                                        revisions and audit, and    POST /stories/{id}/publish
                                        the preview beside it       POST /stories/{id}/unpublish
-    GET  /stories/{id}/preview         the story as the read path has it (?offset=N: a strong read)
+    GET  /preview/...                  the visitor site over the preview channel (signed-in only): the
+                                       story's real page, read at the save's offset (?offset=N)
 
 Lifecycle of a save: the form is parsed (a malformed id is an inline error, nothing saved); the CMS
 saves it as the next revision of the one the form was loaded from (a stale one is a conflict naming
@@ -19,13 +20,14 @@ nothing reaches the preview, and the preview keeps the last good version. (The s
 goes through the outbox; ingestion is idempotent, so the second delivery is a no-op.)
 
 The app is a thin shell: ``cms`` (the store), ``ingest`` (the pipeline, e.g. ``Ingestion.ingest``)
-and ``preview`` (a read at an offset: the read-after-write client's strong read, or the test writer's
-``read``) are given to :func:`editor_app`. Every page and every write refuses anonymous requests.
+and ``preview_site`` (the visitor site, :func:`marrow.web.site.site_app`, over the preview channel's
+local client: a page read at ``?offset=N`` waits for that write) are given to :func:`editor_app`. The
+preview is the real page, not a look-alike. Every page, every write and the preview refuse anonymous
+requests.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -41,6 +43,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from marrow.cms.events import ContentEvent
 from marrow.cms.model import Story
@@ -63,9 +66,6 @@ __all__ = ["EditorSettings", "editor_app"]
 
 _HERE = Path(__file__).parent
 Ingest = Callable[[Sequence[ContentEvent]], Report]
-#: a read of the preview namespace at an offset (None: what is there now) → a view whose ["Story"]
-#: and ["Title"] readers have ``get(id)``
-PreviewRead = Callable[[int | None], Any]
 #: what a page handler is given: the session (None on public pages) and the submitted form
 Context = tuple[Any, dict[str, str]]
 _HEADERS = {
@@ -95,7 +95,7 @@ class _Page(Exception):
 
 
 def editor_app(
-    cms: CMS, ingest: Ingest, preview: PreviewRead, settings: EditorSettings | None = None
+    cms: CMS, ingest: Ingest, preview_site: ASGIApp, settings: EditorSettings | None = None
 ) -> Starlette:
     """The editor as an ASGI app (see the module docstring)."""
     settings = settings or EditorSettings()
@@ -245,8 +245,8 @@ def editor_app(
             "offset": offset,
             "notice": notice,
             "preview_url": None
-            if id is None
-            else f"/stories/{id}/preview" + (f"?offset={offset}" if offset is not None else ""),
+            if id is None or not form.slug
+            else f"/preview/stories/{form.slug}" + (f"?offset={offset}" if offset is not None else ""),
             "revisions": [] if id is None else [r.__dict__ for r in cms.revisions("story", id)[:10]],
             "audit": [] if id is None else [a.__dict__ for a in cms.audit("story", id, limit=10)],
         }
@@ -332,24 +332,6 @@ def editor_app(
             raise Forbidden(409, str(e)) from None
         return _after_change(id, item.revision, form_of(item.doc), done.event)
 
-    def preview_page(request: Request, ctx: Context) -> tuple[int, str, dict[str, Any]]:
-        id = _path_id(request)
-        offset = _int_param(request, "offset")
-        try:
-            view = preview(offset)
-        except MarrowError as e:
-            raise Forbidden(503, f"the preview cannot be read at offset {offset}: {e}") from None
-        record = view["Story"].get(id)
-        if record is None:
-            raise NotFoundError(f"story {id} is not in the preview yet: save it without errors first")
-        blocks = json.loads(record.body)
-        data = {
-            "id": id, "offset": offset, "revision": record.revision, "headline": record.headline,
-            "summary": record.summary, "slug": record.slug, "hero": dict(record.hero), "blocks": blocks,
-            "titles": list(record.titles), "genres": list(record.genres), "published": record.published,
-        }  # fmt: skip
-        return 200, "preview.html", data
-
     routes: list[Route | Mount] = [
         Mount("/static", StaticFiles(directory=_HERE / "static"), name="static"),
         Route("/", lambda r: RedirectResponse("/stories", status_code=303)),
@@ -359,8 +341,6 @@ def editor_app(
         Route("/stories", page(save, write=True), methods=["POST"]),
         Route("/stories/new.json", page(new_story)),
         Route("/stories/new", page(new_story)),
-        Route("/stories/{id:int}/preview.json", page(preview_page)),
-        Route("/stories/{id:int}/preview", page(preview_page)),
         Route("/stories/{id:int}/publish", page(publish, write=True), methods=["POST"]),
         Route("/stories/{id:int}/unpublish", page(unpublish, write=True), methods=["POST"]),
         Route("/stories/{id:int}.json", page(story_page)),
@@ -368,8 +348,29 @@ def editor_app(
         Route("/stories/{id:int}", page(save, write=True), methods=["POST"]),
         Route("/stories.json", page(stories)),
         Route("/stories", page(stories), methods=["GET"]),
+        Mount("/preview", app=_signed_in(preview_site, cms)),
     ]
     return Starlette(routes=routes)
+
+
+def _signed_in(app: ASGIApp, cms: CMS) -> ASGIApp:
+    """``app`` for editors only: anonymous requests are sent to sign in (pages) or refused (JSON)."""
+
+    async def guarded(scope: Scope, receive: Receive, send: Send) -> None:
+        request = Request(scope, receive)
+        if await run_in_threadpool(session_of, request, cms.editors) is None:
+            editor_root = str(scope.get("root_path", "")).removesuffix("/preview")
+            if request.url.path.endswith(".json"):
+                response: Response = JSONResponse(
+                    {"error": "sign in first: the preview is for editors", "status": 401}, status_code=401
+                )
+            else:
+                response = sign_in_redirect(request, editor_root)
+            await response(scope, receive, send)
+            return
+        await app(scope, receive, send)
+
+    return guarded
 
 
 def _path_id(request: Request) -> int:

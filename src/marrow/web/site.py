@@ -60,7 +60,7 @@ class SiteSettings:
     country: str = "US"  # for a visitor who says nothing
     device: str = "web"
     maturity: int = 13  # what a signed-out visitor may see
-    public_max_age: int = 10  # seconds a shared cache may keep a signed-out page
+    public_max_age: int = 10  # seconds a shared cache may keep a signed-out page; 0: revalidate (preview)
 
 
 class Problem(Exception):
@@ -168,10 +168,10 @@ class Site:
             [page.version, page.sections, page.fallbacks, {k: v for k, v in data.items() if k != "page"}]
         )
         etag = '"' + hashlib.blake2b(shown, digest_size=12).hexdigest() + '"'
-        if visitor.profile is None:
+        if visitor.profile is None and self.settings.public_max_age:
             cache = f"public, max-age={self.settings.public_max_age}"
         else:
-            cache = "private, no-cache"
+            cache = "private, no-cache"  # a profile's page, or a preview: always revalidated
         headers = {"ETag": etag, "Cache-Control": cache, "Vary": "Cookie"}
         if etag in request.headers.get("if-none-match", ""):
             return Response(status_code=304, headers=headers)
@@ -179,8 +179,13 @@ class Site:
             return Response(body, media_type="application/json", headers=headers)
         context = json.loads(body)  # the HTML renders exactly what the JSON twin says
         chosen = request.query_params.get("country", request.cookies.get("marrow_country", ""))
+        root = str(request.scope.get("root_path", ""))  # mounted under a path: the editor's preview
         context.update(
-            settings=self.settings, devices=DEVICES, json_url=_json_url(request), chosen_country=chosen
+            settings=self.settings,
+            devices=DEVICES,
+            json_url=_json_url(request),
+            chosen_country=chosen,
+            root=root,
         )
         response = HTMLResponse(self.templates.get_template(template).render(context), headers=headers)
         for name in ("device", "country", "profile"):
@@ -299,7 +304,8 @@ def site_app(views: Views, builder: PageBuilder, settings: SiteSettings | None =
         site.builder.engagement.record(event)
         if is_json:
             return Response(status_code=204)
-        return RedirectResponse(request.headers.get("referer") or "/", status_code=303)
+        back = request.headers.get("referer") or str(request.scope.get("root_path", "")) + "/"
+        return RedirectResponse(back, status_code=303)
 
     def metrics(request: Request) -> Response:
         return PlainTextResponse(

@@ -1,4 +1,5 @@
 // Progressive enhancement: without JavaScript, "More rows" is a link and search is a form.
+const root = document.currentScript?.dataset.root ?? "";
 document.addEventListener("click", async (event) => {
   const link = event.target.closest("a.more-link");
   if (!link) return;
@@ -17,7 +18,7 @@ box?.addEventListener("input", () => {
   clearTimeout(pending);
   pending = setTimeout(async () => {
     if (!box.value.trim()) return;
-    const response = await fetch("/complete.json?q=" + encodeURIComponent(box.value));
+    const response = await fetch(root + "/complete.json?q=" + encodeURIComponent(box.value));
     if (!response.ok) return;
     const { suggestions } = await response.json();
     list.replaceChildren(...suggestions.map((s) => Object.assign(document.createElement("option"), { value: s })));
