@@ -1,5 +1,5 @@
 # Two commands set up and run everything on a machine that has only Python 3.11+:
-#   make demo   — build a sample catalogue, write it, load it, query it, print figures
+#   make demo   — the whole platform with sample content: site, editor, explorer, impressions
 #   make test   — run the test suite
 PYTHON ?= python3
 VENV   := .venv
