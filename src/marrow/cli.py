@@ -373,9 +373,31 @@ def bench_preview(
     edits: int = typer.Option(200, min=1, help="Edits saved through the editor."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
-    """An edit saved through the editor → visible in the preview (issue 5, partial: test writer)."""
+    """An edit saved through the editor → visible in the preview, strong and eventual (issue 5)."""
     argv = ["--titles", str(titles), "--stories", str(stories), "--edits", str(edits)]
     _run_benchmark("preview", argv + (["--json"] if as_json else []))
+
+
+@bench_app.command("pages")
+def bench_pages(
+    titles: int = typer.Option(18_000, min=100, help="Titles in the sample content."),
+    stories: int = typer.Option(5_000, min=10, help="Stories in the sample content."),
+    builds: int = typer.Option(300, min=10, help="Home pages built per side."),
+    seconds: int = typer.Option(10, min=1, help="Seconds of HTTP load."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """A personalised home page built in process, served over HTTP, and within its deadline (issue 6)."""
+    argv = [
+        "--titles",
+        str(titles),
+        "--stories",
+        str(stories),
+        "--builds",
+        str(builds),
+        "--seconds",
+        str(seconds),
+    ]
+    _run_benchmark("pages", argv + (["--json"] if as_json else []))
 
 
 @bench_app.command("impressions")
