@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 import threading
+import weakref
 from dataclasses import dataclass
 from typing import Any
 
@@ -343,3 +345,20 @@ def test_a_consumer_heading_for_a_version_fetches_its_delta_by_name() -> None:
     # without the hint (or when no such blob exists) the store lists and picks the best candidate
     v = announcer.latest()
     assert store.retrieve_delta(v - 1, toward=v + 5) == store.retrieve_delta(v - 1)
+
+
+def test_a_superseded_version_is_freed_once_nobody_holds_it(world: Any) -> None:
+    """Views, indexes and references of a version point back at it (cycles); the C accelerator's
+    objects take part in garbage collection, so a version that was read is freed all the same."""
+    store, announcer, producer = world
+    producer.run_cycle(populate(shows(50)))
+    consumer = Consumer(store, announcer)
+    old = consumer.refresh()
+    assert old["Show"].get(3).name == "Show 3" and old["Show"].get_many([1, 2]).tolist() == [1, 2]
+    old["Show"].find("seasons", 3)
+    gone = weakref.ref(old)
+    del old
+    producer.run_incremental(lambda inc: inc.add_or_modify(Show(3, "Three", 1)))
+    assert consumer.refresh()["Show"].get(3).name == "Three"
+    gc.collect()
+    assert gone() is None
