@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing as mp
+import os
 import random
 import statistics
 import tempfile
@@ -22,6 +23,8 @@ import threading
 import time
 import uuid
 from typing import Any
+
+import psutil
 
 from marrow import sample, store
 from marrow.store.filesystem import FilesystemAnnouncementWatcher, FilesystemAnnouncer, FilesystemBlobStore
@@ -120,8 +123,8 @@ def _nats_up() -> bool:
         return False
 
 
-def read_stall(titles: int, deltas: int) -> dict[str, float]:
-    """The longest gap between two reads of a reader thread while a consumer applies deltas."""
+def read_stall_in_process(titles: int, deltas: int) -> dict[str, float]:
+    """The peer: a reader thread in the process that applies the deltas itself (the GIL convoy)."""
     cat = sample.catalogue(titles)
     schema = store.Schema.from_classes(sample.Title)
     blobs = InMemoryBlobStore()
@@ -141,7 +144,7 @@ def read_stall(titles: int, deltas: int) -> dict[str, float]:
     worst = [0.0]
 
     def reader() -> None:
-        r = random.Random(threading.get_ident())
+        r = random.Random(1)
         last = time.perf_counter()
         while not stop.is_set():
             v = consumer.state["Title"].get(r.choice(keys))
@@ -150,9 +153,8 @@ def read_stall(titles: int, deltas: int) -> dict[str, float]:
             worst[0] = max(worst[0], now - last)
             last = now
 
-    threads = [threading.Thread(target=reader) for _ in range(2)]
-    for t in threads:
-        t.start()
+    thread = threading.Thread(target=reader)
+    thread.start()
     time.sleep(0.2)
     worst[0] = 0.0
     started = time.perf_counter()
@@ -160,9 +162,293 @@ def read_stall(titles: int, deltas: int) -> dict[str, float]:
     applied = time.perf_counter() - started
     time.sleep(0.1)
     stop.set()
-    for t in threads:
-        t.join()
-    return {"read_stall_max_ms": round(worst[0] * 1e3, 2), "deltas_applied_s": round(applied, 3)}
+    thread.join()
+    return {
+        "read_stall_max_ms_in_process": round(worst[0] * 1e3, 2),
+        "deltas_in_process_s": round(applied, 3),
+    }
+
+
+# --- versions shared across worker processes (store.host) -----------------------------------------------
+
+
+class Held:
+    """An announcer that announces nothing: blobs are published ahead, announced during a measurement."""
+
+    def announce(self, version: int) -> None:
+        pass
+
+
+class Shared:
+    """A producer's blobs in a "real" store directory (published ahead, announced on demand), a host
+    consumer process following it, and a local directory of shared snapshots."""
+
+    def __init__(self, root: str, titles: int, versions: int, share: float) -> None:
+        self.real, self.local = f"{root}/real", f"{root}/local"
+        self.cat = sample.catalogue(titles)
+        schema = store.Schema.from_classes(sample.Title)
+        blobs = FilesystemBlobStore(self.real)
+        producer = store.Producer(schema, blobs, Held(), integrity_check=False, keep_snapshots=versions + 1)
+        first = producer.run_cycle(lambda w: w.add_all(self.cat.titles))
+        assert first is not None
+        self.versions = [first.version]
+        rng = random.Random(3)
+        for i in range(versions):
+            edits = sample.revised(self.cat.titles, share, rng, f" <{i}>")
+            report = producer.run_incremental(lambda inc, e=edits: [inc.add_or_modify(t) for t in e])  # type: ignore[misc]
+            assert report is not None
+            self.versions.append(report.version)
+        self.announcer = FilesystemAnnouncer(self.real)
+        self.announcer.announce(first.version)
+        self.announced = 0  # index into versions
+        self.ctx = mp.get_context("spawn")
+        self.stop = self.ctx.Event()
+        self.host = self.ctx.Process(target=_host, args=(self.real, self.local, self.stop))
+        self.host.start()
+        _wait_file(f"{self.local}/snapshot-{first.version}")
+
+    def next_version(self) -> int:
+        """Announce the next version in the real store; return it once the host consumer shared it."""
+        self.announced += 1
+        version = self.versions[self.announced]
+        self.announcer.announce(version)
+        return version
+
+    def close(self) -> None:
+        self.stop.set()
+        self.host.join(30)
+
+
+def _host(real: str, local: str, stop: Any) -> None:
+    from marrow.store.host import HostConsumer
+
+    HostConsumer(FilesystemBlobStore(real), FilesystemAnnouncementWatcher(real), local).run(stop)
+
+
+def _wait_file(path: str, timeout: float = 300) -> None:
+    deadline = time.monotonic() + timeout
+    while not os.path.exists(path):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{path} did not appear within {timeout} s")
+        time.sleep(0.01)
+
+
+class Worker:
+    """A serving worker in a process of its own, driven by commands over a pipe."""
+
+    def __init__(self, shared: Shared, heap: bool = False, idle: bool = False) -> None:
+        self.conn, child = shared.ctx.Pipe()
+        self.reached = shared.ctx.Value("q", 0)
+        self.process = shared.ctx.Process(target=_work, args=(shared.local, child, self.reached, heap, idle))
+        self.process.start()
+        assert self.call("ready") == "ready"
+
+    def call(self, command: str, arg: Any = None) -> Any:
+        self.conn.send((command, arg))
+        return self.conn.recv()
+
+    def wait_for(self, version: int, timeout: float = 300) -> None:
+        deadline = time.monotonic() + timeout
+        while self.reached.value < version:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"a worker did not reach version {version} within {timeout} s")
+            time.sleep(0.002)
+
+    def close(self) -> None:
+        self.call("stop")
+        self.process.join(30)
+
+
+class _BytesRetriever(FilesystemBlobStore):
+    """A retriever that hands out blobs as bytes in the heap, as the NATS and S3 stores do."""
+
+    def _read(self, ref: store.BlobRef) -> Any:
+        try:
+            return (self.directory / ref.name).read_bytes()
+        except FileNotFoundError:
+            return None
+
+
+def _work(local: str, conn: Any, reached: Any, heap: bool, idle: bool) -> None:
+    """A worker: a shared consumer (or, with ``heap``, a consumer of bytes) of the local directory."""
+    import numpy as np
+
+    from marrow.store.host import SharedConsumer
+
+    consumer: store.Consumer | None = None
+    if not idle:
+        listen = [lambda _old, new: setattr(reached, "value", new.version)]
+        if heap:
+            watcher = FilesystemAnnouncementWatcher(local)
+            consumer = store.Consumer(_BytesRetriever(local), watcher, max_delta_chain=0, listeners=listen)
+        else:
+            consumer = SharedConsumer(local, listeners=tuple(listen))
+        consumer.start()
+    stall = _Stall()
+    while True:
+        command, arg = conn.recv()
+        if command == "ready":
+            conn.send("ready")
+        elif command == "warm":  # read every record's fields, and random ones by key: every page touched
+            assert consumer is not None
+            titles = consumer.state["Title"]
+            ords = titles.ordinals()
+            for chunk in np.array_split(ords, max(1, len(ords) // 50_000)):
+                titles.read(chunk, ["title", "synopsis", "year", "cast"])
+            for key in np.random.default_rng(1).integers(0, len(ords), 20_000).tolist():
+                titles.get(key)
+            conn.send(_memory())
+        elif command == "memory":
+            conn.send(_memory())
+        elif command == "reset_peak":  # VmHWM starts again from the current RSS (Linux, 4.0+)
+            with open("/proc/self/clear_refs", "w") as f:
+                f.write("5")
+            conn.send(_memory())
+        elif command == "read":  # a reader thread reading random records by key, timing its gaps
+            assert consumer is not None
+            stall.start(consumer, arg)
+            conn.send(True)
+        elif command == "worst":
+            conn.send(stall.take())
+        elif command == "stop":
+            stall.stop()
+            if consumer is not None:
+                consumer.close()
+            conn.send(True)
+            return
+
+
+class _Stall:
+    """One reader thread; :meth:`take` returns the worst gap between two reads since the last take."""
+
+    def __init__(self) -> None:
+        self.worst = 0.0
+        self.reads = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self, consumer: store.Consumer, keys: list[int]) -> None:
+        def read() -> None:
+            r = random.Random(1)
+            last = time.perf_counter()
+            while not self._stop.is_set():
+                v = consumer.state["Title"].get(r.choice(keys))
+                _ = v.title if v is not None else None
+                now = time.perf_counter()
+                if now - last > self.worst:
+                    self.worst = now - last
+                self.reads += 1
+                last = now
+
+        self._thread = threading.Thread(target=read, name="reader", daemon=True)
+        self._thread.start()
+
+    def take(self) -> tuple[float, int]:
+        worst, reads = self.worst, self.reads
+        self.worst, self.reads = 0.0, 0
+        return worst, reads
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+
+
+def _memory() -> dict[str, float]:
+    """This process's RSS, PSS and peak RSS (VmHWM), in MB."""
+    info = psutil.Process().memory_full_info()
+    with open("/proc/self/status") as f:
+        hwm = next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
+    return {"rss": info.rss / 1e6, "pss": info.pss / 1e6, "hwm": hwm * 1024 / 1e6}
+
+
+def read_stall(shared: Shared, switches: int, window: float) -> dict[str, Any]:
+    """One reader thread in a worker: its worst gap with no refresh, then while versions switch."""
+    worker = Worker(shared)
+    try:
+        worker.wait_for(shared.versions[shared.announced])
+        worker.call("warm")
+        worker.call("read", [t.id for t in shared.cat.titles])
+        time.sleep(0.5)
+        worker.call("worst")
+        time.sleep(window)
+        baseline, baseline_reads = worker.call("worst")
+        started = time.monotonic()
+        for _ in range(switches):
+            worker.wait_for(shared.next_version())
+            time.sleep(0.2)  # each switch an event of its own
+        worst, reads = worker.call("worst")
+        elapsed = time.monotonic() - started
+    finally:
+        worker.close()
+    return {
+        "read_stall_max_ms": round(worst * 1e3, 2),
+        "read_stall_baseline_max_ms": round(baseline * 1e3, 2),
+        "read_stall_switches": switches,
+        "read_stall_reads_per_s": round(reads / elapsed),
+        "read_stall_baseline_reads_per_s": round(baseline_reads / window),
+    }
+
+
+def shared_pss(shared: Shared, workers: int) -> dict[str, Any]:
+    """Total PSS of ``workers`` workers serving one version as deltas arrive, vs one worker alone;
+    beside it, the same for workers that hold their version in the heap (the peer), and for idle
+    interpreters (what no store can share: Python itself)."""
+
+    def total(heap: bool, idle: bool, n: int, versions: int) -> float:
+        group = [Worker(shared, heap=heap, idle=idle) for _ in range(n)]
+        try:
+            if idle:
+                return sum(w.call("memory")["pss"] for w in group)
+            for w in group:
+                w.wait_for(shared.versions[shared.announced])
+            for _ in range(versions):  # deltas still arriving: the host consumer computes, workers map
+                version = shared.next_version()
+                for w in group:
+                    w.wait_for(version)
+                    w.call("warm")
+            return sum(w.call("warm")["pss"] for w in group)
+        finally:
+            for w in group:
+                w.close()
+
+    alone, many = total(False, False, 1, 1), total(False, False, workers, 2)
+    idle_alone, idle_many = total(False, True, 1, 0), total(False, True, workers, 0)
+    heap_alone, heap_many = total(True, False, 1, 1), total(True, False, workers, 1)
+    return {
+        f"shared_pss_ratio_{workers}_workers": round((many - idle_many) / (alone - idle_alone), 3),
+        f"shared_pss_ratio_{workers}_workers_whole_processes": round(many / alone, 3),
+        f"heap_pss_ratio_{workers}_workers": round((heap_many - idle_many) / (heap_alone - idle_alone), 3),
+        "pss_mb": {
+            "shared_1": round(alone, 1),
+            f"shared_{workers}": round(many, 1),
+            "idle_1": round(idle_alone, 1),
+            f"idle_{workers}": round(idle_many, 1),
+            "heap_1": round(heap_alone, 1),
+            f"heap_{workers}": round(heap_many, 1),
+        },
+    }
+
+
+def reload_peak(shared: Shared) -> dict[str, Any]:
+    """Peak RSS while a worker moves to the next version (warm on both sides) over its steady RSS:
+    mapped snapshots (a shared consumer) and snapshots read into the heap (as from NATS or S3)."""
+    out: dict[str, Any] = {}
+    for heap in (False, True):
+        worker = Worker(shared, heap=heap)
+        try:
+            worker.wait_for(shared.versions[shared.announced])
+            worker.call("warm")
+            steady = worker.call("reset_peak")["rss"]
+            worker.wait_for(shared.next_version())
+            after = worker.call("warm")
+        finally:
+            worker.close()
+        name = "heap" if heap else "mapped"
+        out[f"reload_peak_ratio_{name}"] = round(after["hwm"] / steady, 3)
+        out[f"reload_steady_rss_mb_{name}"] = round(steady, 1)
+    out["reload_peak_ratio"] = out["reload_peak_ratio_mapped"]
+    return out
 
 
 def run(titles: int, cycles: int) -> dict[str, Any]:
@@ -172,9 +458,16 @@ def run(titles: int, cycles: int) -> dict[str, Any]:
         out.update(propagation("nats", min(titles, 100_000), cycles))
     else:
         out["propagation_p99_ms_nats"] = None  # no NATS server on 127.0.0.1:4222
-    out.update(read_stall(titles, 5))
-    out["shared_pss_ratio_4_workers"] = None  # not measured yet (issue 3)
-    out["reload_peak_ratio"] = None  # not measured yet (issue 3)
+    switches = 10
+    with tempfile.TemporaryDirectory(prefix="marrow-shared-") as root:
+        shared = Shared(root, titles, versions=switches + 8, share=0.001)
+        try:
+            out.update(read_stall(shared, switches, window=switches * 0.3))
+            out.update(shared_pss(shared, 4))
+            out.update(reload_peak(shared))
+        finally:
+            shared.close()
+    out.update(read_stall_in_process(titles, 2))
     return out
 
 

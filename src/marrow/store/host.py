@@ -37,6 +37,7 @@ import subprocess
 import sys
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
@@ -180,9 +181,12 @@ class SharedConsumer(Consumer):
     Who owns a version's memory: the :class:`ReadState` built on a mapping, and everything taken
     from it (type readers, record views, arrays), keep the mapping alive; when the last of them is
     gone the file is unmapped. A version is a cyclic structure (its readers point back at it), so
-    CPython frees it in a cyclic garbage collection, not at once: with ``collect_superseded`` (the
-    default), after each refresh the consumer runs one ``gc.collect()`` so that superseded versions
-    are unmapped promptly and the workers' memory stays at one version.
+    CPython frees it in a cyclic garbage collection, not at once. So ``release_delay`` seconds after
+    each refresh (None: never; leave it to Python's own collections) the consumer collects the young
+    generations, which is cheap, and the whole heap only when two superseded versions are still
+    alive: superseded versions are unmapped promptly and a worker holds about one version. A full
+    collection holds the GIL while it visits every object of the process; ``gc.freeze()`` after
+    start-up (as prefork servers do) keeps it short.
     """
 
     def __init__(
@@ -191,7 +195,7 @@ class SharedConsumer(Consumer):
         source: Source | None = None,
         *,
         listeners: tuple[RefreshListener, ...] = (),
-        collect_superseded: bool = True,
+        release_delay: float | None = 0.1,
         lock_interval: float = 0.2,
         min_backoff: float = 0.01,
         max_backoff: float = 1.0,
@@ -199,7 +203,7 @@ class SharedConsumer(Consumer):
         self.directory = Path(directory)
         self.source = _checked(source)
         self.lock_interval = lock_interval
-        self._collect = collect_superseded
+        self.release_delay = release_delay
         super().__init__(
             FilesystemBlobStore(self.directory),
             FilesystemAnnouncementWatcher(self.directory, poll_interval=0.05),
@@ -208,6 +212,7 @@ class SharedConsumer(Consumer):
             min_backoff=min_backoff,
             max_backoff=max_backoff,
         )
+        self._superseded: list[weakref.ref[ReadState]] = []  # versions replaced, not yet freed
         self.host: subprocess.Popen[bytes] | None = None  # the host consumer this process started
         self._electing: threading.Thread | None = None
         self._stopping = threading.Event()
@@ -216,10 +221,24 @@ class SharedConsumer(Consumer):
         """Map the announced (or given) version's snapshot; see :meth:`Consumer.refresh`."""
         before = self._state
         state = super().refresh(version)
-        if self._collect and before is not None and state is not before:
+        if self.release_delay is not None and before is not None and state is not before:
+            self._superseded.append(weakref.ref(before))
             del before  # the last reference this consumer had; readers may hold theirs a while longer
-            gc.collect()
+            timer = threading.Timer(self.release_delay, self._release)
+            timer.daemon = True
+            timer.start()
         return state
+
+    def _release(self) -> None:
+        """Collect superseded versions, once readers have had ``release_delay`` to finish with them:
+        the young generations, which is cheap (a version's objects are made at its refresh and are
+        rarely promoted before the next), and the whole heap only when two superseded versions are
+        still alive (promoted, or still held), so that at most one extra version stays mapped."""
+        gc.collect(1)
+        self._superseded = [ref for ref in self._superseded if ref() is not None]
+        if len(self._superseded) > 1:
+            gc.collect()
+            self._superseded = [ref for ref in self._superseded if ref() is not None]
 
     def start(self) -> None:
         """Compete for the host lock (with a ``source``), then follow the directory's announcements."""
