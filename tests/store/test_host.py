@@ -188,7 +188,7 @@ def test_workers_map_what_one_host_consumer_computes(
     for worker in workers:
         assert worker.metrics.deltas_applied == 0 and worker.metrics.snapshots_loaded == 5
         assert worker.state["Show"]._pk is not None  # adopted from the snapshot, not built
-    assert not mapped(local / "snapshot-1")  # superseded versions are unmapped after the refresh
+    wait_until(lambda: not mapped(local / "snapshot-1"), "the first version unmapped")
 
 
 def test_another_worker_takes_over_when_the_host_consumer_dies(
@@ -234,6 +234,28 @@ def test_a_source_the_host_process_cannot_import_is_refused(tmp_path: Path) -> N
         SharedConsumer(tmp_path, functools.partial(local_function))
     with pytest.raises(ValueError, match="cannot be pickled"):
         SharedConsumer(tmp_path, lambda: (InMemoryBlobStore(), InMemoryAnnouncer()))
+
+
+def test_a_superseded_version_leaves_a_workers_memory_even_while_held(tmp_path: Path) -> None:
+    blobs, announcer = InMemoryBlobStore(), InMemoryAnnouncer()
+    producer = Producer(SCHEMA, blobs, announcer)
+    producer.run_cycle(lambda w: w.add_all(shows(100_000)))
+    with (
+        HostConsumer(blobs, announcer, tmp_path) as host,
+        SharedConsumer(tmp_path, release_delay=0.01) as worker,
+    ):
+        host.start()
+        worker.start()
+        old = worker.wait_for(1, WAIT)
+        assert names(old)[99_999] == "Show 99999"  # every page read: resident
+        assert resident_kib(tmp_path / "snapshot-1") > 0
+        producer.run_incremental(lambda inc: inc.add_or_modify(Show(1, "one")))
+        assert names(worker.wait_for(2, WAIT))[1] == "one"
+        wait_until(lambda: resident_kib(tmp_path / "snapshot-1") == 0, "the old version's pages released")
+        assert names(old)[1] == "Show 1"  # a reader holding it still reads it, from the file
+        del old
+        gc.collect()
+        assert not mapped(tmp_path / "snapshot-1")
 
 
 def test_without_a_source_a_worker_only_follows_the_directory(tmp_path: Path) -> None:

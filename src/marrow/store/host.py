@@ -29,7 +29,6 @@ import contextlib
 import errno
 import fcntl
 import functools
-import gc
 import logging
 import os
 import pickle
@@ -37,7 +36,6 @@ import subprocess
 import sys
 import threading
 import time
-import weakref
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
@@ -45,7 +43,11 @@ from typing import IO, Any
 from marrow.errors import MarrowError
 from marrow.store.blobstore import AnnouncementWatcher, BlobRef, BlobRetriever
 from marrow.store.consumer import Consumer, RefreshListener
-from marrow.store.filesystem import FilesystemAnnouncementWatcher, FilesystemAnnouncer, FilesystemBlobStore
+from marrow.store.filesystem import (
+    FilesystemAnnouncementWatcher,
+    FilesystemAnnouncer,
+    FilesystemBlobStore,
+)
 from marrow.store.read import ReadState
 
 __all__ = ["LOCK", "HostConsumer", "SharedConsumer", "Source", "filesystem_source"]
@@ -178,15 +180,12 @@ class SharedConsumer(Consumer):
     With ``source``, it also competes for the host lock, and the winner starts the host consumer in a
     child process (see the module docstring); without, something else must run one.
 
-    Who owns a version's memory: the :class:`ReadState` built on a mapping, and everything taken
-    from it (type readers, record views, arrays), keep the mapping alive; when the last of them is
-    gone the file is unmapped. A version is a cyclic structure (its readers point back at it), so
-    CPython frees it in a cyclic garbage collection, not at once. So ``release_delay`` seconds after
-    each refresh (None: never; leave it to Python's own collections) the consumer collects the young
-    generations, which is cheap, and the whole heap only when two superseded versions are still
-    alive: superseded versions are unmapped promptly and a worker holds about one version. A full
-    collection holds the GIL while it visits every object of the process; ``gc.freeze()`` after
-    start-up (as prefork servers do) keeps it short.
+    Superseded versions are given back ``release_delay`` seconds after each refresh (see
+    :meth:`Consumer._release <marrow.store.Consumer._release>`): their pages leave this process at
+    once, so a worker's resident memory stays at about one version, and their objects are collected
+    cheaply. A full collection, when more than ``keep_superseded`` versions are still alive, holds
+    the GIL while it visits every object of the process; ``gc.freeze()`` after start-up (as prefork
+    servers do) keeps it short.
     """
 
     def __init__(
@@ -196,6 +195,7 @@ class SharedConsumer(Consumer):
         *,
         listeners: tuple[RefreshListener, ...] = (),
         release_delay: float | None = 0.1,
+        keep_superseded: int = 4,
         lock_interval: float = 0.2,
         min_backoff: float = 0.01,
         max_backoff: float = 1.0,
@@ -203,7 +203,6 @@ class SharedConsumer(Consumer):
         self.directory = Path(directory)
         self.source = _checked(source)
         self.lock_interval = lock_interval
-        self.release_delay = release_delay
         super().__init__(
             FilesystemBlobStore(self.directory),
             FilesystemAnnouncementWatcher(self.directory, poll_interval=0.05),
@@ -211,34 +210,12 @@ class SharedConsumer(Consumer):
             listeners=listeners,
             min_backoff=min_backoff,
             max_backoff=max_backoff,
+            release_delay=release_delay,
+            keep_superseded=keep_superseded,
         )
-        self._superseded: list[weakref.ref[ReadState]] = []  # versions replaced, not yet freed
         self.host: subprocess.Popen[bytes] | None = None  # the host consumer this process started
         self._electing: threading.Thread | None = None
         self._stopping = threading.Event()
-
-    def refresh(self, version: int | None = None) -> ReadState:
-        """Map the announced (or given) version's snapshot; see :meth:`Consumer.refresh`."""
-        before = self._state
-        state = super().refresh(version)
-        if self.release_delay is not None and before is not None and state is not before:
-            self._superseded.append(weakref.ref(before))
-            del before  # the last reference this consumer had; readers may hold theirs a while longer
-            timer = threading.Timer(self.release_delay, self._release)
-            timer.daemon = True
-            timer.start()
-        return state
-
-    def _release(self) -> None:
-        """Collect superseded versions, once readers have had ``release_delay`` to finish with them:
-        the young generations, which is cheap (a version's objects are made at its refresh and are
-        rarely promoted before the next), and the whole heap only when two superseded versions are
-        still alive (promoted, or still held), so that at most one extra version stays mapped."""
-        gc.collect(1)
-        self._superseded = [ref for ref in self._superseded if ref() is not None]
-        if len(self._superseded) > 1:
-            gc.collect()
-            self._superseded = [ref for ref in self._superseded if ref() is not None]
 
     def start(self) -> None:
         """Compete for the host lock (with a ``source``), then follow the directory's announcements."""
