@@ -14,9 +14,11 @@ null). Prints one JSON object. Run: ``marrow bench lifecycle --json``.
 from __future__ import annotations
 
 import json
+import mmap
 import multiprocessing as mp
 import os
 import random
+import shutil
 import statistics
 import tempfile
 import threading
@@ -27,7 +29,12 @@ from typing import Any
 import psutil
 
 from marrow import sample, store
-from marrow.store.filesystem import FilesystemAnnouncementWatcher, FilesystemAnnouncer, FilesystemBlobStore
+from marrow.store.filesystem import (
+    FilesystemAnnouncementWatcher,
+    FilesystemAnnouncer,
+    FilesystemBlobStore,
+    MappedFile,
+)
 from marrow.store.memory import InMemoryAnnouncer, InMemoryBlobStore
 
 
@@ -236,10 +243,10 @@ def _wait_file(path: str, timeout: float = 300) -> None:
 class Worker:
     """A serving worker in a process of its own, driven by commands over a pipe."""
 
-    def __init__(self, shared: Shared, heap: bool = False, idle: bool = False) -> None:
+    def __init__(self, shared: Shared, path: str = "mapped") -> None:
         self.conn, child = shared.ctx.Pipe()
         self.reached = shared.ctx.Value("q", 0)
-        self.process = shared.ctx.Process(target=_work, args=(shared.local, child, self.reached, heap, idle))
+        self.process = shared.ctx.Process(target=_work, args=(shared.local, child, self.reached, path))
         self.process.start()
         assert self.call("ready") == "ready"
 
@@ -260,27 +267,47 @@ class Worker:
 
 
 class _BytesRetriever(FilesystemBlobStore):
-    """A retriever that hands out blobs as bytes in the heap, as the NATS and S3 stores do."""
+    """A retriever that hands out blobs as bytes in the heap, as the NATS and S3 stores do; with
+    ``spool``, as NATS does with a spool directory: copied chunk by chunk to an unnamed local file,
+    handed out mapped."""
+
+    def __init__(self, directory: str, spool: str | None = None) -> None:
+        super().__init__(directory)
+        self.spool = spool
 
     def _read(self, ref: store.BlobRef) -> Any:
         try:
-            return (self.directory / ref.name).read_bytes()
+            with open(self.directory / ref.name, "rb") as source:
+                if self.spool is None:
+                    return source.read()
+                with tempfile.TemporaryFile(dir=self.spool) as copy:
+                    shutil.copyfileobj(source, copy, 128 * 1024)  # the NATS store's chunk size
+                    copy.flush()
+                    return MappedFile(copy.fileno(), 0, access=mmap.ACCESS_READ)
         except FileNotFoundError:
             return None
 
 
-def _work(local: str, conn: Any, reached: Any, heap: bool, idle: bool) -> None:
-    """A worker: a shared consumer (or, with ``heap``, a consumer of bytes) of the local directory."""
+def _work(local: str, conn: Any, reached: Any, path: str) -> None:
+    """A worker following the local directory: ``mapped`` (a shared consumer), ``heap`` (a consumer
+    of bytes, as from NATS or S3), ``spooled`` (bytes through a local file), or ``idle`` (nothing:
+    the interpreter alone)."""
     from marrow.store.host import SharedConsumer
 
     consumer: store.Consumer | None = None
-    if not idle:
-        listen = [lambda _old, new: setattr(reached, "value", new.version)]
-        if heap:
-            watcher = FilesystemAnnouncementWatcher(local)
-            consumer = store.Consumer(_BytesRetriever(local), watcher, max_delta_chain=0, listeners=listen)
-        else:
-            consumer = SharedConsumer(local, listeners=tuple(listen))
+    listen = [lambda _old, new: setattr(reached, "value", new.version)]
+    if path == "mapped":
+        consumer = SharedConsumer(local, listeners=tuple(listen))
+    elif path in ("heap", "spooled"):
+        spool = tempfile.mkdtemp(prefix="marrow-spool-") if path == "spooled" else None
+        consumer = store.Consumer(
+            _BytesRetriever(local, spool),
+            FilesystemAnnouncementWatcher(local),
+            max_delta_chain=0,
+            listeners=listen,
+            release_delay=0.1,  # superseded versions given back as a shared consumer does
+        )
+    if consumer is not None:
         consumer.start()
     stall = _Stall()
     while True:
@@ -400,10 +427,10 @@ def shared_pss(shared: Shared, workers: int) -> dict[str, Any]:
     beside it, the same for workers that hold their version in the heap (the peer), and for idle
     interpreters (what no store can share: Python itself)."""
 
-    def total(heap: bool, idle: bool, n: int, versions: int) -> float:
-        group = [Worker(shared, heap=heap, idle=idle) for _ in range(n)]
+    def total(path: str, n: int, versions: int) -> float:
+        group = [Worker(shared, path) for _ in range(n)]
         try:
-            if idle:
+            if path == "idle":
                 return sum(w.call("memory")["pss"] for w in group)
             for w in group:
                 w.wait_for(shared.versions[shared.announced])
@@ -417,9 +444,9 @@ def shared_pss(shared: Shared, workers: int) -> dict[str, Any]:
             for w in group:
                 w.close()
 
-    alone, many = total(False, False, 1, 1), total(False, False, workers, 2)
-    idle_alone, idle_many = total(False, True, 1, 0), total(False, True, workers, 0)
-    heap_alone, heap_many = total(True, False, 1, 1), total(True, False, workers, 1)
+    alone, many = total("mapped", 1, 1), total("mapped", workers, 2)
+    idle_alone, idle_many = total("idle", 1, 0), total("idle", workers, 0)
+    heap_alone, heap_many = total("heap", 1, 1), total("heap", workers, 1)
     return {
         f"shared_pss_ratio_{workers}_workers": round((many - idle_many) / (alone - idle_alone), 3),
         f"shared_pss_ratio_{workers}_workers_whole_processes": round(many / alone, 3),
@@ -437,10 +464,11 @@ def shared_pss(shared: Shared, workers: int) -> dict[str, Any]:
 
 def reload_peak(shared: Shared) -> dict[str, Any]:
     """Peak RSS while a worker moves to the next version (warm on both sides) over its steady RSS:
-    mapped snapshots (a shared consumer) and snapshots read into the heap (as from NATS or S3)."""
+    mapped snapshots (a shared consumer), snapshots read into the heap (as from NATS or S3), and
+    snapshots spooled through a local file (as ``NatsBlobStore(spool=...)`` does)."""
     out: dict[str, Any] = {}
-    for heap in (False, True):
-        worker = Worker(shared, heap=heap)
+    for path in ("mapped", "heap", "spooled"):
+        worker = Worker(shared, path)
         try:
             worker.wait_for(shared.versions[shared.announced])
             worker.call("warm")
@@ -449,9 +477,8 @@ def reload_peak(shared: Shared) -> dict[str, Any]:
             after = worker.call("warm")
         finally:
             worker.close()
-        name = "heap" if heap else "mapped"
-        out[f"reload_peak_ratio_{name}"] = round(after["hwm"] / steady, 3)
-        out[f"reload_steady_rss_mb_{name}"] = round(steady, 1)
+        out[f"reload_peak_ratio_{path}"] = round(after["hwm"] / steady, 3)
+        out[f"reload_steady_rss_mb_{path}"] = round(steady, 1)
     out["reload_peak_ratio"] = out["reload_peak_ratio_mapped"]
     return out
 

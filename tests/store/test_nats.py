@@ -27,6 +27,7 @@ from test_blobstore import Announcement, AnnouncementContract, BlobStoreContract
 
 from marrow.errors import BlobError
 from marrow.store.blobstore import BlobRef, BlobStore
+from marrow.store.filesystem import MappedFile
 from marrow.store.nats import NatsAnnouncementWatcher, NatsAnnouncer, NatsBlobStore
 
 SERVER = "nats://127.0.0.1:4222"
@@ -107,6 +108,27 @@ class TestNatsBlobStore(BlobStoreContract):
     def store(self, bucket: str) -> Iterator[BlobStore]:
         with NatsBlobStore(SERVER, bucket=bucket, timeout=PATIENCE) as store:
             yield store
+
+
+class TestSpooledNatsBlobStore(BlobStoreContract):
+    """The same promises when retrieved blobs go through a local file instead of the heap."""
+
+    count = 3  # the atomicity test maps every blob it reads: fewer, to keep it quick
+
+    @pytest.fixture
+    def store(self, bucket: str, tmp_path: Path) -> Iterator[BlobStore]:
+        with NatsBlobStore(SERVER, bucket=bucket, timeout=PATIENCE, spool=tmp_path / "spool") as store:
+            yield store
+
+
+def test_a_spooled_blob_is_mapped_from_an_unnamed_file(bucket: str, tmp_path: Path) -> None:
+    data = os.urandom(3 * 128 * 1024 + 5)  # four chunks
+    with NatsBlobStore(SERVER, bucket=bucket, timeout=PATIENCE, spool=tmp_path) as store:
+        store.publish(SNAPSHOT, data)
+        found = store.retrieve_snapshot(7)
+        assert found is not None and isinstance(found[1], MappedFile) and found[1][:] == data
+        assert list(tmp_path.iterdir()) == []  # unlinked at once: the mapping holds it
+        found[1].close()
 
 
 def test_objects_of_other_clients_are_read_and_strangers_skipped(store: NatsBlobStore, bucket: str) -> None:
