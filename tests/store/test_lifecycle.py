@@ -427,3 +427,23 @@ def test_a_producer_killed_mid_publish_leaves_consumers_serving_and_a_restart_co
         assert len(consumer.wait_for(3)["Show"]) == 12
         assert consumer.metrics.deltas_applied == 1 and consumer.metrics.snapshots_loaded == 1
     watcher.close()
+
+
+def test_a_rollback_announcement_moves_background_consumers_back(world: Any) -> None:
+    """Announcing an older version is a rollback: consumers that follow announcements go there over
+    reverse deltas, as a consumer started afresh would load it, so that all end on the same version."""
+    store, announcer, producer = world
+    versions = [producer.run_cycle(populate(shows(3 + i, f"/{i}"))).version for i in range(3)]
+    with Consumer(store, announcer) as consumer:
+        consumer.start()
+        consumer.wait_for(versions[-1])
+        announcer.announce(versions[0])  # the operator rolls back
+        deadline = time.monotonic() + 10
+        while consumer.version != versions[0]:
+            assert time.monotonic() < deadline, f"still on {consumer.version}"
+            time.sleep(0.005)
+        assert names(consumer)[0] == "Show 0/0" and consumer.metrics.snapshots_loaded == 1
+        fresh = Consumer(store, announcer)
+        assert fresh.refresh().checksum() == consumer.state.checksum()
+        later = producer.run_cycle(populate(shows(9)))
+        assert len(consumer.wait_for(later.version)["Show"]) == 9  # forward again from there

@@ -288,9 +288,8 @@ class Consumer:
             self._announce(latest)
 
     def _announce(self, version: int) -> None:
-        with self._wake:
-            if self._wanted is None or version > self._wanted:
-                self._wanted = version
+        with self._wake:  # the version announced last, older or not: a rollback is followed too
+            self._wanted = version
             self._wake.notify()
 
     def _run(self) -> None:

@@ -525,7 +525,8 @@ class NatsAnnouncer(_Owner):
 @dataclass(eq=False)
 class _Subscription:
     callback: Callable[[int], None]
-    last: int | None  # the newest version told to this subscriber, or announced when it subscribed
+    last: int | None  # the version told to this subscriber last, or announced when it subscribed
+    revision: int  # the KV revision of that version: only later revisions are news to it
     active: bool = True
 
 
@@ -540,11 +541,13 @@ class NatsAnnouncementWatcher(_Owner):
     reconnection the watch starts again. ``close()`` stops it and both threads; a callback may call it.
 
     Invariants: callbacks run one at a time on the watcher's delivery thread; each subscriber hears
-    a version at most once, in increasing order, and only versions newer than the one announced when
-    it subscribed (so subscribe, then read :meth:`latest`, and nothing falls between). An older
-    version (a rollback) is not delivered, though :meth:`latest` returns it. A version superseded
-    while the connection was down may be skipped; the newest is always heard. A value that is not a
-    version is logged and ignored; an exception in a callback is logged and delivery goes on.
+    every change of the version put after it subscribed, in the order put — rollbacks included —
+    never the value current when it subscribed, never one version twice in a row (so subscribe, then
+    read :meth:`latest`, and nothing falls between). Order is the KV revision's: a value the watch
+    delivers late is never taken for a rollback. A version superseded while the connection was down
+    may be skipped; the newest is always heard. A value that is not a version is logged and ignored;
+    an exception in a callback is logged and delivery goes on. After :meth:`close`, ``subscribe``
+    raises RuntimeError.
     """
 
     def __init__(
@@ -558,7 +561,8 @@ class NatsAnnouncementWatcher(_Owner):
         self.bucket, self.key = bucket, key
         self._lock = threading.Lock()
         self._subscriptions: list[_Subscription] = []
-        self._current: int | None = None  # the newest valid version the watch has delivered
+        self._current: tuple[int, int] | None = None  # (version, revision) the watch delivered last
+        self._closed = False
         self._events: queue.SimpleQueue[object] = queue.SimpleQueue()
         self._ready = threading.Event()
         self._watch: KeyValue.KeyWatcher | None = None
@@ -603,56 +607,68 @@ class NatsAnnouncementWatcher(_Owner):
                 if (version := _parse(entry.value)) is None:
                     log.warning("ignoring %r under %s.%s: not a version", entry.value, self.bucket, self.key)
                 else:
-                    self._events.put(version)
+                    self._events.put((version, entry.revision or 0))
 
     def _deliver(self) -> None:
         while (event := self._events.get()) is not _STOP:
             if event is _READY:
                 self._ready.set()
                 continue
-            assert isinstance(event, int)
+            assert isinstance(event, tuple)
+            version, revision = event
             with self._lock:
-                self._current = event if self._current is None else max(self._current, event)
+                if self._current is None or revision > self._current[1]:
+                    self._current = event
                 subscriptions = list(self._subscriptions)
             for sub in subscriptions:
-                with self._lock:
-                    if not sub.active or (sub.last is not None and event <= sub.last):
+                with self._lock:  # a watch started again repeats the current value: not news
+                    if not sub.active or revision <= sub.revision or version == sub.last:
                         continue
-                    sub.last = event
+                    sub.last, sub.revision = version, revision
                 try:
-                    sub.callback(event)
+                    sub.callback(version)
                 except Exception:
-                    log.exception("announcement callback %r failed on version %d", sub.callback, event)
+                    log.exception("announcement callback %r failed on version %d", sub.callback, version)
 
     def latest(self) -> int | None:
         """The announced version, read from the server, or None before the first announcement (an
-        invalid value gives the newest valid version the watch has heard)."""
-        value = self._conn.run(self._read(), f"read {self.bucket}.{self.key}")
-        if value is None:
+        invalid value gives the last valid version the watch has heard)."""
+        read = self._latest()
+        return read[0] if read is not None else None
+
+    def _latest(self) -> tuple[int, int] | None:
+        """(version, KV revision) read from the server, or None before the first announcement."""
+        entry = self._conn.run(self._read(), f"read {self.bucket}.{self.key}")
+        if entry is None:
             return None
+        value, revision = entry
         if (version := _parse(value)) is None:
             log.warning("ignoring %r under %s.%s: not a version", value, self.bucket, self.key)
             with self._lock:
                 return self._current
-        return version
+        return version, revision
 
-    async def _read(self) -> bytes | None:
+    async def _read(self) -> tuple[bytes | None, int] | None:
         try:
-            return (await self._kv.get(self.key)).value
+            entry = await self._kv.get(self.key)
         except nats.js.errors.KeyNotFoundError:
             return None
+        return entry.value, entry.revision or 0
 
     def subscribe(self, callback: Callable[[int], None]) -> Callable[[], None]:
         """Call ``callback(version)`` on the delivery thread for each newer announcement; returns a
         function that unsubscribes (after it returns, only a call already being made may happen)."""
+        if self._closed:
+            raise RuntimeError(f"the watcher of {self.bucket}.{self.key} is closed; create a new one")
         try:  # what is announced now, which the watch may not have heard yet
-            announced = self.latest()
+            announced = self._latest()
         except BlobError as err:
             log.debug("subscribing without reading %s.%s: %s", self.bucket, self.key, err)
             announced = None
         with self._lock:
             known = [v for v in (self._current, announced) if v is not None]
-            sub = _Subscription(callback, max(known, default=None))
+            version, revision = max(known, key=lambda known: known[1], default=(None, 0))
+            sub = _Subscription(callback, version, revision)
             self._subscriptions.append(sub)
 
         def unsubscribe() -> None:
@@ -665,6 +681,7 @@ class NatsAnnouncementWatcher(_Owner):
 
     def close(self) -> None:
         """Stop the watch, the connection and the delivery thread; idempotent."""
+        self._closed = True
         self._conn.close()
         self._events.put(_STOP)
         if threading.current_thread() is not self._delivery:
