@@ -115,7 +115,9 @@ class HostConsumer:
         self.lock_interval = lock_interval
         self.failures = 0
         self.shared: int | None = None  # the version last announced in the directory
-        self.consumer = Consumer(retriever, watcher, max_delta_chain=max_delta_chain, listeners=[self._share])
+        self.consumer = Consumer(
+            retriever, watcher, max_delta_chain=max_delta_chain, listeners=[self._share], release_delay=0.5
+        )
         self._lock_fd = lock_fd
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -125,7 +127,7 @@ class HostConsumer:
         stop = stop or self._stop
         while self._lock_fd is None:
             self._lock_fd = _try_lock(self.directory)
-            if self._lock_fd is None and stop.wait(self.lock_interval):
+            if self._lock_fd is None and (stop.wait(self.lock_interval) or self._stop.is_set()):
                 return
         log.info("host consumer for %s: following announcements (pid %d)", self.directory, os.getpid())
         try:
