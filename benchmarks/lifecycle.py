@@ -23,6 +23,7 @@ Prints one JSON object. Run: ``marrow bench lifecycle --json``.
 
 from __future__ import annotations
 
+import gc
 import json
 import mmap
 import multiprocessing as mp
@@ -253,10 +254,11 @@ def _wait_file(path: str, timeout: float = 300) -> None:
 class Worker:
     """A serving worker in a process of its own, driven by commands over a pipe."""
 
-    def __init__(self, shared: Shared, path: str = "mapped") -> None:
+    def __init__(self, shared: Shared, path: str = "mapped", freeze: bool = False) -> None:
         self.conn, child = shared.ctx.Pipe()
         self.reached = shared.ctx.Value("q", 0)
-        self.process = shared.ctx.Process(target=_work, args=(shared.local, child, self.reached, path))
+        args = (shared.local, child, self.reached, path, freeze)
+        self.process = shared.ctx.Process(target=_work, args=args)
         self.process.start()
         assert self.call("ready") == "ready"
 
@@ -298,7 +300,7 @@ class _BytesRetriever(FilesystemBlobStore):
             return None
 
 
-def _work(local: str, conn: Any, reached: Any, path: str) -> None:
+def _work(local: str, conn: Any, reached: Any, path: str, freeze: bool) -> None:
     """A worker following the local directory: ``mapped`` (a shared consumer), ``heap`` (a consumer
     of bytes, as from NATS or S3), ``spooled`` (bytes through a local file), or ``idle`` (nothing:
     the interpreter alone)."""
@@ -319,6 +321,9 @@ def _work(local: str, conn: Any, reached: Any, path: str) -> None:
         )
     if consumer is not None:
         consumer.start()
+        if freeze:  # as a prefork server does once its application is loaded (docs/lifecycle.md)
+            consumer.wait_for(1, 300)
+            gc.freeze()
     stall = _Stall()
     while True:
         command, arg = conn.recv()
@@ -404,11 +409,11 @@ def _memory() -> dict[str, float]:
     return {"rss": info.rss / 1e6, "pss": info.pss / 1e6, "hwm": hwm * 1024 / 1e6}
 
 
-def read_stall(shared: Shared, switches: int, window: float) -> dict[str, Any]:
+def read_stall(shared: Shared, switches: int, window: float, freeze: bool = False) -> dict[str, Any]:
     """One reader thread in a worker; per switch, its worst gap over ``window`` seconds with no refresh
     and then over the switch (announce → mapped → ``window`` more), so that each switch has a quiet
     peer from the same moment: on a shared machine, what other processes do moves both alike."""
-    worker = Worker(shared)
+    worker = Worker(shared, freeze=freeze)
     quiet: list[float] = []
     switching: list[float] = []
     reads = 0
@@ -432,13 +437,13 @@ def read_stall(shared: Shared, switches: int, window: float) -> dict[str, Any]:
         elapsed = time.monotonic() - started
     finally:
         worker.close()
+    suffix = "_frozen" if freeze else ""
     return {
-        "read_stall_max_ms": round(max(switching) * 1e3, 2),
-        "read_stall_baseline_max_ms": round(max(quiet) * 1e3, 2),
-        "read_stall_median_ms": round(statistics.median(switching) * 1e3, 2),
-        "read_stall_baseline_median_ms": round(statistics.median(quiet) * 1e3, 2),
-        "read_stall_switches": switches,
-        "read_stall_reads_per_s": round(reads / elapsed),  # the reader's pace over both kinds of window
+        f"read_stall_max_ms{suffix}": round(max(switching) * 1e3, 2),
+        f"read_stall_baseline_max_ms{suffix}": round(max(quiet) * 1e3, 2),
+        f"read_stall_median_ms{suffix}": round(statistics.median(switching) * 1e3, 2),
+        f"read_stall_baseline_median_ms{suffix}": round(statistics.median(quiet) * 1e3, 2),
+        f"read_stall_reads_per_s{suffix}": round(reads / elapsed),  # the reader's pace, both windows
     }
 
 
@@ -512,9 +517,11 @@ def run(titles: int, cycles: int) -> dict[str, Any]:
         out["propagation_p99_ms_nats"] = None  # no NATS server on 127.0.0.1:4222
     switches = 10
     with tempfile.TemporaryDirectory(prefix="marrow-shared-") as root:
-        shared = Shared(root, titles, versions=switches + 8, share=0.001)
+        shared = Shared(root, titles, versions=2 * switches + 8, share=0.001)
         try:
             out.update(read_stall(shared, switches, window=0.4))
+            out.update(read_stall(shared, switches, window=0.4, freeze=True))
+            out["read_stall_switches"] = switches
             out.update(shared_pss(shared, 4))
             out.update(reload_peak(shared))
         finally:

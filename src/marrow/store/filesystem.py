@@ -43,7 +43,11 @@ log = logging.getLogger(__name__)
 
 ANNOUNCEMENT = "announced.json"  #: the announcement's file name, beside the blobs (which never parse as it)
 _CHUNK = 4 << 20
-_CRC_CHUNK = 1 << 20  # a multiple of every page size: madvise takes page-aligned starts
+# A multiple of every page size (madvise takes page-aligned starts). Large, because each chunk is one
+# release and one retake of the GIL, and a thread descheduled while it holds the GIL stalls every
+# other thread of the process; small next to a version, which it is checked chunk by chunk to bound
+# how much of it is ever resident at once.
+_CRC_CHUNK = 8 << 20
 _DONTNEED = getattr(mmap, "MADV_DONTNEED", None)  # Linux and the BSDs; elsewhere pages simply stay
 # errnos with which a filesystem says it cannot hard-link (FAT, some FUSE and network mounts)
 _NO_LINK = {errno.EPERM, errno.EOPNOTSUPP, errno.ENOSYS, errno.EMLINK, errno.EXDEV}
