@@ -256,10 +256,12 @@ def _wait_file(path: str, timeout: float = 300) -> None:
 class Worker:
     """A serving worker in a process of its own, driven by commands over a pipe."""
 
-    def __init__(self, shared: Shared, path: str = "mapped", freeze: bool = False) -> None:
+    def __init__(
+        self, shared: Shared, path: str = "mapped", freeze: bool = False, directory: str = ""
+    ) -> None:
         self.conn, child = shared.ctx.Pipe()
         self.reached = shared.ctx.Value("q", 0)
-        args = (shared.local, child, self.reached, path, freeze)
+        args = (directory or shared.local, child, self.reached, path, freeze)
         self.process = shared.ctx.Process(target=_work, args=args)
         self.process.start()
         assert self.call("ready") == "ready"
@@ -415,11 +417,20 @@ def _memory() -> dict[str, float]:
     return {"rss": info.rss / 1e6, "pss": info.pss / 1e6, "hwm": hwm * 1024 / 1e6}
 
 
-def read_stall(shared: Shared, switches: int, window: float, freeze: bool = False) -> dict[str, Any]:
+def read_stall(
+    shared: Shared, switches: int, window: float, freeze: bool = False, alone: bool = False
+) -> dict[str, Any]:
     """One reader thread in a worker; per switch, its worst gap over ``window`` seconds with no refresh
     and then over the switch (announce → mapped → ``window`` more), so that each switch has a quiet
-    peer from the same moment: on a shared machine, what other processes do moves both alike."""
-    worker = Worker(shared, freeze=freeze)
+    peer from the same moment: on a shared machine, what other processes do moves both alike.
+
+    With ``alone``, the worker follows a directory of its own into which each version is linked once
+    the host consumer has shared it and settled: the switch alone, without the host consumer's
+    compute on the same cores (this machine has two)."""
+    view = os.path.join(os.path.dirname(shared.local), "view")
+    if alone:
+        _expose(shared, view, shared.versions[shared.announced])
+    worker = Worker(shared, freeze=freeze, directory=view if alone else "")
     quiet: list[float] = []
     switching: list[float] = []
     reads = 0
@@ -431,11 +442,20 @@ def read_stall(shared: Shared, switches: int, window: float, freeze: bool = Fals
         worker.call("worst")
         started = time.monotonic()
         for _ in range(switches):
+            if alone:  # the host consumer computes and shares the version before the quiet window
+                version = shared.next_version()
+                _wait_announced(shared.local, version)
+                time.sleep(0.5)  # it cleans up, then is idle
+            worker.call("worst")  # a fresh quiet window starts here
             time.sleep(window)
             worst, n = worker.call("worst")
             quiet.append(worst)
             reads += n
-            worker.wait_for(shared.next_version())
+            if alone:
+                _expose(shared, view, version)
+            else:
+                version = shared.next_version()
+            worker.wait_for(version)
             time.sleep(window)
             worst, n = worker.call("worst")
             switching.append(worst)
@@ -443,7 +463,7 @@ def read_stall(shared: Shared, switches: int, window: float, freeze: bool = Fals
         elapsed = time.monotonic() - started
     finally:
         worker.close()
-    suffix = "_frozen" if freeze else ""
+    suffix = ("_alone" if alone else "") + ("_frozen" if freeze else "")
     return {
         f"read_stall_max_ms{suffix}": round(max(switching) * 1e3, 2),
         f"read_stall_baseline_max_ms{suffix}": round(max(quiet) * 1e3, 2),
@@ -451,6 +471,24 @@ def read_stall(shared: Shared, switches: int, window: float, freeze: bool = Fals
         f"read_stall_baseline_median_ms{suffix}": round(statistics.median(quiet) * 1e3, 2),
         f"read_stall_reads_per_s{suffix}": round(reads / elapsed),  # the reader's pace, both windows
     }
+
+
+def _wait_announced(directory: str, version: int, timeout: float = 300) -> None:
+    deadline = time.monotonic() + timeout
+    while FilesystemAnnouncementWatcher(directory).latest() != version:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{directory} did not announce {version} within {timeout} s")
+        time.sleep(0.01)
+
+
+def _expose(shared: Shared, view: str, version: int) -> None:
+    """Link the host consumer's snapshot of ``version`` into ``view`` and announce it there."""
+    os.makedirs(view, exist_ok=True)
+    _wait_announced(shared.local, version)
+    target = os.path.join(view, f"snapshot-{version}")
+    if not os.path.exists(target):
+        os.link(os.path.join(shared.local, f"snapshot-{version}"), target)
+    FilesystemAnnouncer(view).announce(version)
 
 
 def shared_pss(shared: Shared, workers: int) -> dict[str, Any]:
@@ -523,10 +561,12 @@ def run(titles: int, cycles: int) -> dict[str, Any]:
         out["propagation_p99_ms_nats"] = None  # no NATS server on 127.0.0.1:4222
     switches = 10
     with tempfile.TemporaryDirectory(prefix="marrow-shared-") as root:
-        shared = Shared(root, titles, versions=2 * switches + 8, share=0.001)
+        shared = Shared(root, titles, versions=4 * switches + 8, share=0.001)
         try:
             out.update(read_stall(shared, switches, window=0.4))
             out.update(read_stall(shared, switches, window=0.4, freeze=True))
+            out.update(read_stall(shared, switches, window=0.4, alone=True))
+            out.update(read_stall(shared, switches, window=0.4, freeze=True, alone=True))
             out["read_stall_switches"] = switches
             out.update(shared_pss(shared, 4))
             out.update(reload_peak(shared))
