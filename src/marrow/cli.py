@@ -347,7 +347,7 @@ def bench_lifecycle(
     cycles: int = typer.Option(50, min=2, help="Cycles whose propagation is timed."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
-    """Propagation to another process, and reader stalls while deltas apply (issue 3, partial)."""
+    """Propagation to another process, reader stalls while versions change, memory of shared workers."""
     _run_benchmark(
         "lifecycle", ["--titles", str(titles), "--cycles", str(cycles)] + (["--json"] if as_json else [])
     )

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import struct
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pytest
 from catalog import SCHEMA
 from hypothesis import given, settings
@@ -16,6 +18,8 @@ from hypothesis import strategies as st
 
 from marrow.errors import BlobError, BlobVersionError, CorruptBlobError, MarrowError, StateMismatchError
 from marrow.store import ReadState, WriteState, read_blob, read_header
+from marrow.store._packed import Packed
+from marrow.store.blob import write_blob
 from marrow.store.testing import dump
 
 TRAILER = 16  # u32 CRC, u32 reserved, u64 total length
@@ -266,3 +270,56 @@ def test_read_header_and_buffers(blobs: Blobs) -> None:
     expected = ReadState.from_snapshot(blobs.snapshot1).checksum()
     for buffer in (bytearray(blobs.snapshot1), memoryview(blobs.snapshot1)):
         assert ReadState.from_snapshot(buffer).checksum() == expected
+
+
+# --- primary-key indexes shipped in snapshots ------------------------------------------------------------
+
+
+def test_a_snapshot_may_ship_its_key_indexes_and_loading_adopts_them(blobs: Blobs) -> None:
+    state = ReadState.from_snapshot(blobs.snapshot1)
+    shipped = state.snapshot()
+    kind, _ = read_header(shipped)
+    assert kind == "snapshot" and set(read_blob(shipped).keys) == {"Title", "Person"}  # Award has no key
+    assert (
+        "primary_key" not in read_header(blobs.snapshot1)[1]["types"]["Title"]
+    )  # optional: old blobs lack it
+    loaded = ReadState.from_snapshot(shipped)
+    assert (
+        loaded.tag == state.tag and loaded.version == state.version and loaded.checksum() == state.checksum()
+    )
+    index = loaded["Title"]._pk
+    assert index is not None and index.packed.array.base is not None  # a view into the blob, not a build
+    assert [loaded["Title"].get(i).id for i in range(6)] == list(range(6)) and loaded["Title"].get(6) is None
+    loaded.apply_delta(blobs.delta2)  # a delta published for the state applies to what the snapshot loads as
+
+
+def malformed_indexes(blob: Any) -> Iterator[tuple[str, dict[str, tuple[Packed, int]]]]:
+    slots, used = blob.keys["Title"]
+    count = blob.types["Title"].count
+    yield "slot width", {"Title": (Packed(slots.array, slots.bits + 1, slots.n // 2), used)}
+    yield "no empty slot", {"Title": (slots, slots.n)}
+    yield "fewer used slots than records", {"Title": (slots, count - 1)}
+    yield "type without a key", {"Award": (slots, used)}
+
+
+@pytest.mark.parametrize(
+    "case", ["slot width", "no empty slot", "fewer used slots than records", "type without a key"]
+)
+def test_a_shipped_key_index_that_cannot_be_this_versions_is_refused(blobs: Blobs, case: str) -> None:
+    blob = read_blob(ReadState.from_snapshot(blobs.snapshot1).snapshot())
+    keys = dict(malformed_indexes(blob))[case]
+    bad = write_blob(dataclasses.replace(blob, keys=keys))
+    with pytest.raises(CorruptBlobError, match="primary-key index"):
+        ReadState.from_snapshot(bad)
+
+
+def test_a_damaged_key_index_never_hangs_or_reads_outside_the_keys(blobs: Blobs) -> None:
+    """Slot contents are trusted like every code of a blob that passes its CRC, but a probe stays bounded:
+    slots that all point past the records find nothing, with no empty slot to stop at."""
+    blob = read_blob(ReadState.from_snapshot(blobs.snapshot1).snapshot())
+    slots, _ = blob.keys["Title"]
+    junk = Packed.encode(np.full(slots.n, slots.null - 1, dtype=np.uint64), slots.bits)
+    state = ReadState.from_snapshot(
+        write_blob(dataclasses.replace(blob, keys={"Title": (junk, slots.n - 1)}))
+    )
+    assert state["Title"].get(1) is None and state["Title"].get_many([1, 2]).tolist() == [-1, -1]

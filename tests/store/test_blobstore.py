@@ -8,6 +8,7 @@ both by inotify and by polling); ``test_s3.py`` runs the same classes against mo
 from __future__ import annotations
 
 import array
+import contextlib
 import logging
 import mmap
 import multiprocessing
@@ -263,15 +264,33 @@ class AnnouncementContract:
         versions = recorder.wait_for(30)
         assert versions == sorted(set(versions))  # a polling watcher may skip some, never reorder
 
-    def test_an_older_version_is_never_delivered(self, announcement: Announcement) -> None:
+    def test_a_rollback_is_delivered_in_order(self, announcement: Announcement) -> None:
+        """An older version announced is how a rollback reaches consumers (blobstore's docstring)."""
         announcer, watcher = announcement
         recorder = Recorder()
         watcher.subscribe(recorder)
         announcer.announce(5)
         recorder.wait_for(5)
         announcer.announce(3)
+        recorder.wait_for(3)  # each seen before the next, so that a polling watcher sees it too
+        announcer.announce(3)  # no change: not news
         announcer.announce(7)
-        assert recorder.wait_for(7) == [5, 7]
+        assert recorder.wait_for(7) == [5, 3, 7]
+
+    def test_close_stops_delivery_for_good(self, announcement: Announcement) -> None:
+        announcer, watcher = announcement
+        recorder = Recorder()
+        watcher.subscribe(recorder)
+        announcer.announce(1)
+        recorder.wait_for(1)
+        watcher.close()
+        watcher.close()  # idempotent
+        with pytest.raises(RuntimeError, match="closed"):
+            watcher.subscribe(Recorder())
+        with contextlib.suppress(BlobError):  # a NATS announcer shares nothing with the closed watcher
+            announcer.announce(2)
+        time.sleep(0.1)  # what a delivery would take
+        assert recorder.versions == [1]
 
     def test_a_subscriber_hears_only_of_later_announcements(self, announcement: Announcement) -> None:
         announcer, watcher = announcement

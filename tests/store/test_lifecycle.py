@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import gc
+import multiprocessing
+import os
+import signal
 import threading
+import time
+import weakref
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,6 +19,7 @@ from marrow.errors import CycleError, RefreshError
 from marrow.store import Schema
 from marrow.store.blobstore import BlobRef, Buffer
 from marrow.store.consumer import Consumer
+from marrow.store.filesystem import FilesystemAnnouncementWatcher, FilesystemAnnouncer, FilesystemBlobStore
 from marrow.store.memory import InMemoryAnnouncer, InMemoryBlobStore
 from marrow.store.producer import MinimumCount, Producer, RecordCountChange
 
@@ -343,3 +351,99 @@ def test_a_consumer_heading_for_a_version_fetches_its_delta_by_name() -> None:
     # without the hint (or when no such blob exists) the store lists and picks the best candidate
     v = announcer.latest()
     assert store.retrieve_delta(v - 1, toward=v + 5) == store.retrieve_delta(v - 1)
+
+
+def test_a_superseded_version_is_freed_once_nobody_holds_it(world: Any) -> None:
+    """Views, indexes and references of a version point back at it (cycles); the C accelerator's
+    objects take part in garbage collection, so a version that was read is freed all the same."""
+    store, announcer, producer = world
+    producer.run_cycle(populate(shows(50)))
+    consumer = Consumer(store, announcer)
+    old = consumer.refresh()
+    assert old["Show"].get(3).name == "Show 3" and old["Show"].get_many([1, 2]).tolist() == [1, 2]
+    old["Show"].find("seasons", 3)
+    gone = weakref.ref(old)
+    del old
+    producer.run_incremental(lambda inc: inc.add_or_modify(Show(3, "Three", 1)))
+    assert consumer.refresh()["Show"].get(3).name == "Three"
+    gc.collect()
+    assert gone() is None
+
+
+# --- a producer killed mid-publish -------------------------------------------------------------------
+
+
+class Stalling:
+    """A publisher that publishes the snapshot of version ``at``, then says so and hangs (to be killed)."""
+
+    def __init__(self, inner: Any, at: int, marker: str) -> None:
+        self.inner, self.at, self.marker = inner, at, marker
+
+    def publish(self, ref: BlobRef, data: Buffer) -> None:
+        self.inner.publish(ref, data)
+        if ref.version == self.at and ref.kind == "snapshot":
+            Path(self.marker).write_text("published the snapshot")
+            time.sleep(600)
+
+    def __getattr__(self, name: str) -> Any:  # refs and remove, for cleanup
+        return getattr(self.inner, name)
+
+
+def produce_then_hang(directory: str, marker: str) -> None:
+    """In a child process: version 1, then a second cycle that hangs between its blobs."""
+    blobs = FilesystemBlobStore(directory)
+    producer = Producer(SCHEMA, Stalling(blobs, 2, marker), FilesystemAnnouncer(directory))
+    producer.run_cycle(populate(shows(10)))
+    producer.run_cycle(populate(shows(11)))
+
+
+def test_a_producer_killed_mid_publish_leaves_consumers_serving_and_a_restart_continues(
+    tmp_path: Path,
+) -> None:
+    directory, marker = str(tmp_path / "store"), str(tmp_path / "marker")
+    child = multiprocessing.get_context("spawn").Process(target=produce_then_hang, args=(directory, marker))
+    child.start()
+    deadline = time.monotonic() + 60
+    while not Path(marker).exists():
+        assert time.monotonic() < deadline and child.is_alive(), "the producer did not reach its second cycle"
+        time.sleep(0.01)
+    blobs, watcher = (
+        FilesystemBlobStore(directory),
+        FilesystemAnnouncementWatcher(directory, poll_interval=0.01),
+    )
+    with Consumer(blobs, watcher, min_backoff=0.01) as consumer:
+        consumer.start()
+        assert len(consumer.wait_for(1)["Show"]) == 10
+        os.kill(child.pid, signal.SIGKILL)  # between the new snapshot and its delta: nothing announced
+        child.join(10)
+        assert watcher.latest() == 1 and BlobRef("snapshot", 2) in blobs.refs()
+        assert len(consumer.state["Show"]) == 10  # still serving version 1
+
+        restarted = Producer(SCHEMA, blobs, FilesystemAnnouncer(directory))
+        restarted.restore(blobs, watcher.latest())
+        report = restarted.run_cycle(populate(shows(12)))
+        assert report is not None and report.version == 3  # above the dead producer's orphan version 2
+        assert BlobRef("delta", 3, 1) in report.published  # a delta from the announced version
+        assert len(consumer.wait_for(3)["Show"]) == 12
+        assert consumer.metrics.deltas_applied == 1 and consumer.metrics.snapshots_loaded == 1
+    watcher.close()
+
+
+def test_a_rollback_announcement_moves_background_consumers_back(world: Any) -> None:
+    """Announcing an older version is a rollback: consumers that follow announcements go there over
+    reverse deltas, as a consumer started afresh would load it, so that all end on the same version."""
+    store, announcer, producer = world
+    versions = [producer.run_cycle(populate(shows(3 + i, f"/{i}"))).version for i in range(3)]
+    with Consumer(store, announcer) as consumer:
+        consumer.start()
+        consumer.wait_for(versions[-1])
+        announcer.announce(versions[0])  # the operator rolls back
+        deadline = time.monotonic() + 10
+        while consumer.version != versions[0]:
+            assert time.monotonic() < deadline, f"still on {consumer.version}"
+            time.sleep(0.005)
+        assert names(consumer)[0] == "Show 0/0" and consumer.metrics.snapshots_loaded == 1
+        fresh = Consumer(store, announcer)
+        assert fresh.refresh().checksum() == consumer.state.checksum()
+        later = producer.run_cycle(populate(shows(9)))
+        assert len(consumer.wait_for(later.version)["Show"]) == 9  # forward again from there

@@ -17,6 +17,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from multiprocessing.synchronize import Event
 from pathlib import Path
 
@@ -25,8 +26,11 @@ import nats.js.errors
 import pytest
 from test_blobstore import Announcement, AnnouncementContract, BlobStoreContract, Recorder
 
-from marrow.errors import BlobError
+from marrow.errors import BlobError, CycleError, RefreshError
+from marrow.store import Consumer, Producer, Schema
 from marrow.store.blobstore import BlobRef, BlobStore
+from marrow.store.filesystem import MappedFile
+from marrow.store.memory import InMemoryAnnouncer
 from marrow.store.nats import NatsAnnouncementWatcher, NatsAnnouncer, NatsBlobStore
 
 SERVER = "nats://127.0.0.1:4222"
@@ -107,6 +111,27 @@ class TestNatsBlobStore(BlobStoreContract):
     def store(self, bucket: str) -> Iterator[BlobStore]:
         with NatsBlobStore(SERVER, bucket=bucket, timeout=PATIENCE) as store:
             yield store
+
+
+class TestSpooledNatsBlobStore(BlobStoreContract):
+    """The same promises when retrieved blobs go through a local file instead of the heap."""
+
+    count = 3  # the atomicity test maps every blob it reads: fewer, to keep it quick
+
+    @pytest.fixture
+    def store(self, bucket: str, tmp_path: Path) -> Iterator[BlobStore]:
+        with NatsBlobStore(SERVER, bucket=bucket, timeout=PATIENCE, spool=tmp_path / "spool") as store:
+            yield store
+
+
+def test_a_spooled_blob_is_mapped_from_an_unnamed_file(bucket: str, tmp_path: Path) -> None:
+    data = os.urandom(3 * 128 * 1024 + 5)  # four chunks
+    with NatsBlobStore(SERVER, bucket=bucket, timeout=PATIENCE, spool=tmp_path) as store:
+        store.publish(SNAPSHOT, data)
+        found = store.retrieve_snapshot(7)
+        assert found is not None and isinstance(found[1], MappedFile) and found[1][:] == data
+        assert list(tmp_path.iterdir()) == []  # unlinked at once: the mapping holds it
+        found[1].close()
 
 
 def test_objects_of_other_clients_are_read_and_strangers_skipped(store: NatsBlobStore, bucket: str) -> None:
@@ -387,6 +412,13 @@ class PrivateServer:
             self._process.wait(WAIT)
             self._process = None
 
+    def kill(self) -> None:
+        """SIGKILL: no goodbye to the clients, as when a machine dies."""
+        if self._process is not None:
+            self._process.kill()
+            self._process.wait(WAIT)
+            self._process = None
+
 
 @pytest.fixture
 def private_server(tmp_path: Path) -> Iterator[PrivateServer]:
@@ -452,3 +484,63 @@ def test_a_server_restart_fails_calls_fast_then_everything_resumes(private_serve
         assert store.retrieve_snapshot(7) == (SNAPSHOT, b"before")
         store.publish(DELTA, b"after")
         assert store.refs() == [DELTA, SNAPSHOT]
+
+
+@dataclass(frozen=True)
+class Show:
+    __primary_key__ = "id"
+    id: int
+    name: str
+
+
+class Held:
+    """An announcer that keeps the version back until :meth:`release` (announcements go in memory)."""
+
+    def __init__(self, announcer: InMemoryAnnouncer) -> None:
+        self.announcer, self.version = announcer, 0
+
+    def announce(self, version: int) -> None:
+        self.version = version
+
+    def release(self) -> None:
+        self.announcer.announce(self.version)
+
+
+def test_consumers_keep_serving_while_the_nats_store_is_down_and_catch_up(
+    private_server: PrivateServer,
+) -> None:
+    schema = Schema.from_classes(Show)
+    announcements = InMemoryAnnouncer()  # only the blob store goes down; announcements still arrive
+    held = Held(announcements)
+    with (
+        NatsBlobStore(private_server.url, bucket="blobs", timeout=1.0) as blobs,
+        NatsBlobStore(private_server.url, bucket="blobs", timeout=1.0) as theirs,
+    ):
+        producer = Producer(schema, blobs, held)
+        producer.run_cycle(lambda w: w.add_all([Show(i, f"show {i}") for i in range(10)]))
+        held.release()
+        consumer = Consumer(theirs, announcements, min_backoff=0.05, max_backoff=0.4)
+        with consumer:
+            consumer.start()
+            consumer.wait_for(1, WAIT)
+            producer.run_cycle(lambda w: w.add_all([Show(i, f"show {i}") for i in range(11)]))
+            private_server.kill()
+            held.release()  # version 2 is announced; its blobs are on a server that is gone
+            deadline = time.monotonic() + WAIT
+            while consumer.metrics.failures < 3:
+                assert time.monotonic() < deadline, "the consumer did not retry"
+                time.sleep(0.05)
+            assert consumer.version == 1 and len(consumer.state["Show"]) == 10  # still serving
+            assert f"NATS at {private_server.url}" in (consumer.metrics.last_error or "")
+            with pytest.raises(RefreshError, match="keeping 1"):
+                consumer.refresh(2)
+            failures = consumer.metrics.failures
+            time.sleep(1.0)
+            assert consumer.metrics.failures - failures <= 5  # backing off (0.4 s at most), not spinning
+            with pytest.raises(CycleError):  # the producer cannot publish either, and announces nothing
+                producer.run_cycle(lambda w: w.add_all([Show(i, "x") for i in range(3)]))
+            assert held.version == 2
+
+            private_server.start()
+            assert len(consumer.wait_for(2, WAIT)["Show"]) == 11  # caught up by the delta
+            assert consumer.metrics.deltas_applied == 1 and consumer.metrics.last_error is None

@@ -366,6 +366,18 @@ def test_indexes_are_right_after_every_delta_whether_carried_or_fresh(vs: list[V
         )
         # The older state's indexes still answer for the older version.
         check_primary_keys(previous, vs[k - 1], every_id)
+        # A snapshot written from the carried state ships its key indexes; loading adopts them, and
+        # they answer like fresh ones, then are carried across the next delta like built ones.
+        shipped = ReadState.from_snapshot(indexed.snapshot())
+        assert shipped["Title"]._pk is not None and shipped.checksum() == indexed.checksum()
+        assert_same_answers(
+            check_primary_keys(shipped, vs[k], every_id), check_primary_keys(fresh, vs[k], every_id)
+        )
+        back_shipped = shipped.apply_delta(cycle.reverse_delta())
+        assert_same_answers(
+            check_primary_keys(back_shipped, vs[k - 1], every_id),
+            check_primary_keys(back_fresh, vs[k - 1], every_id),
+        )
 
 
 # --- cases the properties above once found, kept as examples ---------------------------------------------

@@ -163,7 +163,21 @@ typedef struct {
     Buf lens;           /* and their 255 lengths; not held when strings are stored plain */
 } Field;
 
+/* Field and IntKeyProbe hold a view class, which leads back through its reader and the state to
+ * them: a cycle that only the garbage collector can free, so both types take part in it. Without
+ * this every version whose references or primary key were read stayed in memory for good. */
+static int Field_traverse(Field *self, visitproc visit, void *arg) {
+    Py_VISIT(self->target);
+    return 0;
+}
+
+static int Field_clear(Field *self) {
+    Py_CLEAR(self->target);
+    return 0;
+}
+
 static void Field_dealloc(Field *self) {
+    PyObject_GC_UnTrack(self);
     buf_close(&self->codes);
     buf_close(&self->ends);
     buf_close(&self->data);
@@ -217,6 +231,7 @@ static PyObject *field_value(Field *f, Py_ssize_t o) {
     }
     case K_REF:
         if (c == f->null) Py_RETURN_NONE;
+        if (f->target == NULL) { PyErr_SetString(PyExc_RuntimeError, "field of a freed version"); return NULL; }
         return make_view(f->target, (Py_ssize_t)c);
     case K_DICT_STR:
     case K_DICT_BYTES: {
@@ -325,7 +340,9 @@ static PyTypeObject FieldType = {
     PyVarObject_HEAD_INIT(NULL, 0)
     .tp_name = "marrow.store._speedups.Field",
     .tp_basicsize = sizeof(Field),
-    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_traverse = (traverseproc)Field_traverse,
+    .tp_clear = (inquiry)Field_clear,
     .tp_new = Field_new,
     .tp_dealloc = (destructor)Field_dealloc,
     .tp_descr_get = (descrgetfunc)Field_get,
@@ -404,7 +421,18 @@ typedef struct {
     PyObject *view;      /* callable ordinal -> view, for get() */
 } Probe;
 
+static int Probe_traverse(Probe *self, visitproc visit, void *arg) {
+    Py_VISIT(self->view);
+    return 0;
+}
+
+static int Probe_clear(Probe *self) {
+    Py_CLEAR(self->view);
+    return 0;
+}
+
 static void Probe_dealloc(Probe *self) {
+    PyObject_GC_UnTrack(self);
     buf_close(&self->slots);
     buf_close(&self->keys);
     Py_XDECREF(self->view);
@@ -479,6 +507,11 @@ static PyObject *Probe_get(Probe *self, PyObject *key) {
         if (o == NULL) return NULL;
         Py_ssize_t v = PyLong_AsSsize_t(o);
         if (v < 0) { Py_DECREF(o); Py_RETURN_NONE; }
+        if (self->view == NULL) {
+            Py_DECREF(o);
+            PyErr_SetString(PyExc_RuntimeError, "index of a freed version");
+            return NULL;
+        }
         PyObject *r = PyObject_CallOneArg(self->view, o);
         Py_DECREF(o);
         return r;
@@ -486,6 +519,7 @@ static PyObject *Probe_get(Probe *self, PyObject *key) {
     Py_ssize_t o = probe_find(self, key);
     if (o == -2) return NULL;
     if (o < 0) Py_RETURN_NONE;
+    if (self->view == NULL) { PyErr_SetString(PyExc_RuntimeError, "index of a freed version"); return NULL; }
     return make_view(self->view, o);
 }
 
@@ -499,7 +533,9 @@ static PyTypeObject ProbeType = {
     PyVarObject_HEAD_INIT(NULL, 0)
     .tp_name = "marrow.store._speedups.IntKeyProbe",
     .tp_basicsize = sizeof(Probe),
-    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_traverse = (traverseproc)Probe_traverse,
+    .tp_clear = (inquiry)Probe_clear,
     .tp_new = Probe_new,
     .tp_dealloc = (destructor)Probe_dealloc,
     .tp_methods = Probe_methods,

@@ -24,29 +24,31 @@ log = logging.getLogger(__name__)
 @dataclass
 class _Subscription:
     callback: Callable[[int], None]
-    last: int | None  # the newest version this subscriber was given (or had when it subscribed)
+    last: int | None  # the version this subscriber was given last (or that was current when it subscribed)
 
 
 class Subscribers:
     """The callbacks of one watcher, and the rule by which versions reach them.
 
-    Invariants: each subscriber is called at most once per version, with versions strictly
-    increasing; it never receives the version current when it subscribed, nor an older one (an older
-    announcement — a rollback — changes ``latest()`` but is not delivered). A watcher that polls
-    may see only the last of several quick announcements: it delivers what it sees. Deliveries are serialised;
-    an exception raised by a callback is logged and does not stop the others. After an unsubscribe
+    Invariants (``marrow.store.blobstore``): each subscriber hears every change of the version, in
+    order, newer or older (a rollback); never the version current when it subscribed, never one
+    version twice in a row. A watcher that polls may see only the last of several quick
+    announcements: it delivers what it sees. Deliveries are serialised; a delivery overtaken by a
+    newer one (announced from inside a callback) stops, so that nobody hears a stale version last.
+    An exception raised by a callback is logged and does not stop the others. After an unsubscribe
     function returns, its callback is not *started* again; a call already running may finish.
     """
 
     def __init__(self, current: int | None = None) -> None:
         self._subs: dict[int, _Subscription] = {}
         self._current = current
+        self._deliveries = 0  # how many deliveries have started: a newer one overtakes older ones
         self._tokens = itertools.count()
         self._lock = threading.Lock()  # guards the registry; never held while a callback runs
         self._delivering = threading.RLock()  # serialises deliveries; reentrant for nested announces
 
     def set_current(self, version: int | None) -> None:
-        """Make ``version`` the baseline: later deliveries must be newer (used when a watcher starts)."""
+        """Make ``version`` the baseline: later deliveries must differ (used when a watcher starts)."""
         with self._lock:
             self._current = version
 
@@ -67,20 +69,23 @@ class Subscribers:
             return len(self._subs)
 
     def deliver(self, version: int) -> bool:
-        """Hand ``version`` to every subscriber that has not seen it or a newer one.
+        """Hand ``version`` to every subscriber whose last version it is not.
 
-        Returns False, and calls nobody, when ``version`` is not newer than the last one delivered.
+        Returns False, and calls nobody, when ``version`` is the one delivered last (no change).
         """
         with self._delivering:
             with self._lock:
-                if self._current is not None and version <= self._current:
+                if version == self._current:
                     return False
                 self._current = version
+                self._deliveries += 1
+                mine = self._deliveries
                 subs = list(self._subs.items())
             for token, sub in subs:
                 with self._lock:
-                    # a nested announce (from inside a callback) may already have delivered a newer one
-                    if token not in self._subs or (sub.last is not None and version <= sub.last):
+                    if self._deliveries != mine:  # a nested announce, from a callback, overtook this one
+                        break
+                    if token not in self._subs or version == sub.last:
                         continue
                     sub.last = version
                 try:
@@ -117,9 +122,9 @@ class PollingWatcher:
     more cleverly than sleeping ``poll_interval`` (:meth:`_watch` / :meth:`_wait` / :meth:`_unwatch`).
 
     Lifecycle: :meth:`latest` reads the announcement on each call. The first :meth:`subscribe` starts
-    a daemon thread, which delivers each version it reads that is newer than the last one delivered
-    (or than the one announced when it started), once and in increasing order (see
-    :class:`Subscribers`); versions announced faster than it looks may be skipped, never reordered.
+    a daemon thread, which delivers each version it reads that differs from the last one delivered
+    (or from the one announced when it started), in the order read (see :class:`Subscribers`);
+    versions announced faster than it looks may be skipped, never reordered.
     Subscribe first, then read :meth:`latest`, to miss nothing. :meth:`close` (or leaving a ``with``
     block) stops the thread; the watcher cannot be subscribed to again. Errors reading the
     announcement are logged once per outage and retried. An announcement that does not decode is

@@ -55,6 +55,9 @@ class Blob:
     removed_types: list[str] = field(default_factory=list)
     meta: dict[str, Any] = field(default_factory=dict)
     nbytes: int = 0
+    #: snapshot only, optional: per type, its primary-key index as shipped — the bit-packed slots
+    #: and the count of used slots (records + deleted markers); see ``PrimaryKeyIndex.adopt``
+    keys: dict[str, tuple[Packed, int]] = field(default_factory=dict)
 
 
 # --- writing -----------------------------------------------------------------------------------------
@@ -115,6 +118,9 @@ def write_blob(blob: Blob) -> bytes:
                 "populated": w.section(td.populated),
                 "columns": {n: w.column(c) for n, c in td.columns.items()},
             }
+            if name in blob.keys:
+                slots, used = blob.keys[name]
+                types[name]["primary_key"] = {"slots": w.packed(slots), "used": used}
     else:
         for name, d in blob.deltas.items():
             types[name] = {
@@ -185,7 +191,9 @@ def read_header(buf: Any) -> tuple[str, dict[str, Any]]:
     crc, _, total = _TRAILER.unpack_from(mv, n - _TRAILER.size)
     if total != n:
         raise CorruptBlobError(f"blob is {n} bytes but says it is {total} (truncated or padded)")
-    actual = zlib.crc32(mv[: n - _TRAILER.size])
+    # a buffer that knows a cheaper way to checksum itself (a mapped file: without faulting it in) says so
+    check = getattr(buf, "crc32", None)
+    actual = check(n - _TRAILER.size) if callable(check) else zlib.crc32(mv[: n - _TRAILER.size])
     if actual != crc:
         raise CorruptBlobError(
             f"blob checksum mismatch (stored {crc:08x}, computed {actual:08x}): it is corrupt"
@@ -288,6 +296,12 @@ def _decode(kind: str, h: dict[str, Any], buf: Any) -> Blob:
             blob.types[name] = TypeData(
                 schema[name], int(t["capacity"]), arr(t["populated"]), cols, int(t["count"])
             )
+            if "primary_key" in t:
+                slots = packed(t["primary_key"]["slots"])
+                used = t["primary_key"]["used"]
+                if slots.strided or not isinstance(used, int) or not 0 <= used < slots.n:
+                    raise CorruptBlobError(f"{name}: the shipped primary-key index is malformed")
+                blob.keys[name] = (slots, used)
         else:
             full = frozenset(t.get("full", []))
             if not full <= set(cols):

@@ -11,6 +11,20 @@ Invariants every implementation keeps:
 * a blob, once published under a :class:`BlobRef`, never changes (republishing the same bytes is a
   no-op; other bytes under the same ref are an error);
 * an announcement names a version whose blobs were all published before it.
+
+What subscribers of an :class:`AnnouncementWatcher` hear, in every implementation:
+
+* every *change* of the announced version that the watcher sees, in the order announced — newer or
+  **older**: announcing an earlier version is how a rollback reaches consumers, and a consumer
+  moves to it over reverse deltas, so that every consumer ends on the announced version;
+* never the version announced when it subscribed, and never one version twice in a row; a watcher
+  that polls may miss versions announced faster than it looks (the last is always heard), a watcher
+  that is pushed each one hears all of them, but none reorders them;
+* after :meth:`AnnouncementWatcher.close`, no callback is started and ``subscribe`` raises.
+
+Who owns the memory of a retrieved blob: the caller. A store may hand out an ``mmap``
+(:class:`~marrow.store.filesystem.MappedFile`); a state loaded from it keeps it alive through its
+arrays, and it is unmapped when the last of them is gone (see :mod:`marrow.store.consumer`).
 """
 
 from __future__ import annotations
@@ -107,8 +121,11 @@ class AnnouncementWatcher(Protocol):
         """The announced version, or None before the first announcement."""
 
     def subscribe(self, callback: Callable[[int], None]) -> Callable[[], None]:
-        """Call ``callback(version)`` on each new announcement (from another thread); returns a
-        function that unsubscribes."""
+        """Call ``callback(version)`` on each change of the announced version (possibly from another
+        thread; see the module docstring); returns a function that unsubscribes."""
+
+    def close(self) -> None:
+        """Stop watching and release what the watcher holds (threads, connections); idempotent."""
 
 
 def candidates(refs: list[BlobRef], kind: str, version: int) -> list[BlobRef]:

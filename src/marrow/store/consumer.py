@@ -14,24 +14,37 @@ Invariants: :attr:`Consumer.state` is replaced in one assignment after a new ver
 a reader holding the old state keeps reading it, whole, while a refresh is applied. A failed refresh
 (missing or corrupt blob, unreachable store) keeps the current version; in the background it is
 retried with exponential backoff until it succeeds or a newer version is announced.
+
+Who owns a version's memory: the :class:`ReadState` and everything taken from it (type readers,
+record views, arrays) keep its arrays alive — in the heap, or in a file mapped by the blob store
+(:class:`~marrow.store.filesystem.MappedFile`), unmapped when the last of them is gone. A version
+is a cyclic structure (its readers point back at it), so CPython frees it in a cyclic garbage
+collection, not the moment it is dropped. With ``release_delay`` set, the consumer gives superseded
+versions back promptly after each refresh (see :meth:`Consumer._release`); by default it leaves
+that to Python's own collections.
 """
 
 from __future__ import annotations
 
+import gc
 import logging
+import mmap
 import threading
 import time
+import weakref
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from marrow.errors import MarrowError, RefreshError
-from marrow.store.blobstore import AnnouncementWatcher, BlobRetriever
+from marrow.store.blobstore import AnnouncementWatcher, BlobRetriever, Buffer
+from marrow.store.filesystem import MappedFile
 from marrow.store.read import ReadState
 
 log = logging.getLogger("marrow.store.consumer")
 
+_DONTNEED = getattr(mmap, "MADV_DONTNEED", None)
 RefreshListener = Callable[[ReadState | None, ReadState], None]  #: (previous, current) after each refresh
 
 
@@ -68,7 +81,8 @@ def load_version(retriever: BlobRetriever, version: int, max_chain: int = 1_000_
     return _load(retriever, version, max_chain)[0]
 
 
-def _load(retriever: BlobRetriever, version: int, max_chain: int) -> tuple[ReadState, int]:
+def _load(retriever: BlobRetriever, version: int, max_chain: int) -> tuple[ReadState, int, Buffer]:
+    """The state of ``version``, the deltas applied after the snapshot, and the snapshot's bytes."""
     found = retriever.retrieve_snapshot(version)
     if found is None:
         raise RefreshError(f"no snapshot at or before version {version} in the blob store")
@@ -76,7 +90,7 @@ def _load(retriever: BlobRetriever, version: int, max_chain: int) -> tuple[ReadS
     reached = _walk(retriever, state, version, max_chain)
     if reached is None:
         raise RefreshError(f"no chain of deltas leads from version {state.version} to {version}")
-    return reached
+    return (*reached, found[1])
 
 
 def _walk(
@@ -114,8 +128,17 @@ class Consumer:
         listeners: Sequence[RefreshListener] = (),
         min_backoff: float = 0.05,
         max_backoff: float = 5.0,
+        release_delay: float | None = None,
+        keep_superseded: int = 4,
     ):
         self.retriever = retriever
+        self.release_delay, self.keep_superseded = release_delay, keep_superseded
+        #: the mapped snapshot file each state's arrays live in (weakly: a state owns its mapping)
+        self._sources: weakref.WeakKeyDictionary[ReadState, weakref.ref[MappedFile]] = (
+            weakref.WeakKeyDictionary()
+        )
+        #: versions replaced and not yet freed, with the file each was mapped from
+        self._superseded: list[tuple[weakref.ref[ReadState], weakref.ref[MappedFile] | None]] = []
         self.watcher = watcher
         self.max_delta_chain = max_delta_chain
         self.listeners = list(listeners)
@@ -167,6 +190,8 @@ class Consumer:
                     raise
                 raise RefreshError(f"refresh to version {target} failed, keeping {self.version}: {e}") from e
             self._state = state  # one assignment: readers see the old or the new version, whole
+            if previous is not None and self.release_delay is not None:
+                self._supersede(previous)
             self.metrics.version = state.version
             self.metrics.refreshes += 1
             self.metrics.last_error = None
@@ -188,12 +213,49 @@ class Consumer:
         reached = None
         if current is not None and current.version is not None:
             reached = _walk(self.retriever, current, target, self.max_delta_chain)
+            source = self._sources.get(current)  # a state reached by deltas keeps its snapshot's arrays
         if reached is None:  # no state yet, or no short chain of deltas: the nearest snapshot
-            reached = _load(self.retriever, target, self.max_delta_chain)
+            state, steps, snapshot = _load(self.retriever, target, self.max_delta_chain)
+            source = weakref.ref(snapshot) if isinstance(snapshot, MappedFile) else None
             self.metrics.snapshots_loaded += 1
-        state, steps = reached
+        else:
+            state, steps = reached
+        if source is not None:
+            self._sources[state] = source
         self.metrics.deltas_applied += steps
         return state
+
+    # --- releasing superseded versions ---------------------------------------------------------
+
+    def _supersede(self, previous: ReadState) -> None:
+        """Schedule the release of ``previous`` (see ``release_delay``)."""
+        with self._wake:
+            self._superseded.append((weakref.ref(previous), self._sources.get(previous)))
+        timer = threading.Timer(self.release_delay or 0.0, self._release)
+        timer.daemon = True
+        timer.start()
+
+    def _release(self) -> None:
+        """Give back the memory of superseded versions, once readers have had ``release_delay`` to
+        finish with them. Pages mapped from a file leave this process at once (``MADV_DONTNEED``:
+        safe even while a reader still holds the version — a page read again comes back from the
+        file). Objects are collected from the young generations, which is cheap (a version's objects
+        are made at its refresh and are rarely promoted before the next); the whole heap only when
+        more than ``keep_superseded`` superseded versions are still alive."""
+        gc.collect(1)
+        current = self._state
+        in_use = self._sources.get(current) if current is not None else None
+        with self._wake:
+            alive = [(s, m) for s, m in self._superseded if s() is not None]
+            self._superseded = alive
+        for _, mapped in alive:
+            view = mapped() if mapped is not None and mapped is not in_use else None
+            if view is not None and not view.closed and _DONTNEED is not None:
+                view.madvise(_DONTNEED)
+        if len(alive) > self.keep_superseded:
+            gc.collect()
+            with self._wake:
+                self._superseded = [(s, m) for s, m in self._superseded if s() is not None]
 
     # --- pinning --------------------------------------------------------------------------------
 
@@ -226,9 +288,8 @@ class Consumer:
             self._announce(latest)
 
     def _announce(self, version: int) -> None:
-        with self._wake:
-            if self._wanted is None or version > self._wanted:
-                self._wanted = version
+        with self._wake:  # the version announced last, older or not: a rollback is followed too
+            self._wanted = version
             self._wake.notify()
 
     def _run(self) -> None:

@@ -23,6 +23,7 @@ import select
 import struct
 import sys
 import threading
+import zlib
 from pathlib import Path
 from typing import Literal
 
@@ -35,12 +36,19 @@ __all__ = [
     "FilesystemAnnouncementWatcher",
     "FilesystemAnnouncer",
     "FilesystemBlobStore",
+    "MappedFile",
 ]
 
 log = logging.getLogger(__name__)
 
 ANNOUNCEMENT = "announced.json"  #: the announcement's file name, beside the blobs (which never parse as it)
 _CHUNK = 4 << 20
+# A multiple of every page size (madvise takes page-aligned starts). Large, because each chunk is one
+# release and one retake of the GIL, and a thread descheduled while it holds the GIL stalls every
+# other thread of the process; small next to a version, which it is checked chunk by chunk to bound
+# how much of it is ever resident at once.
+_CRC_CHUNK = 8 << 20
+_DONTNEED = getattr(mmap, "MADV_DONTNEED", None)  # Linux and the BSDs; elsewhere pages simply stay
 # errnos with which a filesystem says it cannot hard-link (FAT, some FUSE and network mounts)
 _NO_LINK = {errno.EPERM, errno.EOPNOTSUPP, errno.ENOSYS, errno.EMLINK, errno.EXDEV}
 
@@ -85,6 +93,28 @@ def _same_bytes(path: Path, data: memoryview) -> bool:
             if file.read(_CHUNK) != data[offset : offset + _CHUNK].tobytes():
                 return False
     return True
+
+
+class MappedFile(mmap.mmap):
+    """A blob file mapped read-only, as :class:`FilesystemBlobStore` retrieves it.
+
+    Checking its CRC (:meth:`crc32`, which ``read_header`` uses) reads it in chunks and drops each
+    chunk's pages from this process's page tables once read (``MADV_DONTNEED``; for a shared file
+    mapping the page cache keeps them, and a later read maps them back). So checking a new version
+    does not make the whole file resident in every process that loads it: its pages come in as
+    readers touch them, and a process's memory grows by what it reads, not by what it checks.
+    """
+
+    def crc32(self, end: int) -> int:
+        """CRC-32 of bytes ``[0, end)``, leaving none of them resident in this process."""
+        crc = 0
+        with memoryview(self) as view:
+            for start in range(0, end, _CRC_CHUNK):
+                stop = min(end, start + _CRC_CHUNK)
+                crc = zlib.crc32(view[start:stop], crc)
+                if _DONTNEED is not None:
+                    self.madvise(_DONTNEED, start, stop - start)
+        return crc
 
 
 class FilesystemBlobStore(ListingRetriever):
@@ -156,7 +186,7 @@ class FilesystemBlobStore(ListingRetriever):
         try:
             if os.fstat(fd).st_size == 0:
                 return b""  # mmap refuses empty files
-            return mmap.mmap(fd, 0, access=mmap.ACCESS_READ)
+            return MappedFile(fd, 0, access=mmap.ACCESS_READ)
         finally:
             os.close(fd)  # the mapping keeps its own reference to the file
 

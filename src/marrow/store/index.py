@@ -1,8 +1,11 @@
 """Indexes over one type of one version: primary key, hash, prefix.
 
-Indexes are built in each process from the state in memory (never shipped in blobs), lazily on first
-use, and carried across deltas: a new version's index is made from the old one plus the delta's
-removed and added ordinals, without a full rebuild.
+Indexes are built in each process from the state in memory, lazily on first use, and carried across
+deltas: a new version's index is made from the old one plus the delta's removed and added ordinals,
+without a full rebuild. The one exception: a snapshot may ship the primary-key index of a type keyed
+by one integer field (its slots depend only on the keys, not on the process), and loading such a
+snapshot adopts it in place (:meth:`PrimaryKeyIndex.adopt`) — so a version mapped from a file needs
+no build at all. Other keys hash with Python's per-process ``hash()`` and are always built locally.
 
 * :class:`PrimaryKeyIndex` — unique key → ordinal. Open addressing with linear probing in one uint32
   array (ordinal + 1; 0 empty; all-ones a deleted slot), ~1.4 slots per record. Integer keys hash by
@@ -21,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from marrow.errors import SchemaError
+from marrow.errors import CorruptBlobError, SchemaError
 from marrow.store._accel import ACCELERATED, speedups
 from marrow.store._encode import column_values, decode_codes
 from marrow.store._packed import Packed, bits_for, choose_layout
@@ -88,6 +91,43 @@ class PrimaryKeyIndex:
         self._insert(slots, added)
         self._freeze(slots)
         self._bind()
+
+    @classmethod
+    def adopt(cls, reader: TypeReader, slots: Packed, used: int) -> PrimaryKeyIndex:
+        """The index shipped in a snapshot, used in place (no build, no copy).
+
+        Raises CorruptBlobError unless it can be this type's index: an integer key, the slot width
+        this version's capacity calls for, more slots than used ones, at least one per record. Slot
+        contents are trusted, as every code of a blob that passes its checksum is (format.md §7);
+        a probe never reads outside the key column whatever they hold.
+        """
+        index = cls.__new__(cls)
+        index.reader = reader
+        index.fields = reader.schema.primary_key
+        key = [reader.schema.field(k).type.kind for k in index.fields]
+        capacity, count = reader.data.capacity, reader.data.count
+        if key not in (["int"], ["long"]):
+            raise CorruptBlobError(f"{reader.name}: a primary-key index is shipped only for one integer key")
+        if slots.bits != choose_layout(bits_for(capacity + 1)) or not count <= used < slots.n or slots.n < 8:
+            raise CorruptBlobError(
+                f"{reader.name}: the shipped primary-key index does not fit this version "
+                f"({slots.n} slots of {slots.bits} bits, {used} used, {count} records); "
+                "republish the snapshot"
+            )
+        index.int_key = True
+        codes = reader.data.columns[index.fields[0]].codes
+        assert codes is not None
+        index._code, index._base, index._null = code_reader(codes.packed), codes.base, codes.packed.null
+        index.key_of = index._int_key_of
+        index.used, index.packed, index.size, index.tomb = used, slots, slots.n, slots.null
+        index._slot = code_reader(slots)
+        index._bind()
+        return index
+
+    @property
+    def shippable(self) -> bool:
+        """Whether a snapshot may carry this index: only integer keys hash the same in every process."""
+        return self.int_key
 
     def _freeze(self, slots: np.ndarray) -> None:
         """Keep the slots bit-packed, in the fewest bits that hold ordinal + 1 and a deleted marker."""
@@ -198,18 +238,19 @@ class PrimaryKeyIndex:
     def find(self, key: Any) -> int:
         """The ordinal of the record with this key, or -1."""
         slot = self._slot
-        size, tomb = self.size, self.tomb
+        size, tomb, capacity = self.size, self.tomb, self.reader.data.capacity
         h = self._slot_of(key)
         key_of = self.key_of
-        while True:
+        for _ in range(size):  # a built index always has an empty slot; a shipped one is not trusted to
             s = slot(h)
             if s == _EMPTY:
                 return -1
-            if s != tomb and key_of(s - 1) == key:
+            if s != tomb and s <= capacity and key_of(s - 1) == key:
                 return s - 1
             h += 1
             if h == size:
                 h = 0
+        return -1
 
     def find_many(self, keys: Sequence[Any]) -> np.ndarray:
         """Ordinals (int64, -1 where absent) for many keys at once."""
@@ -223,10 +264,13 @@ class PrimaryKeyIndex:
         assert col.codes is not None
         pending = np.arange(len(q))
         base = np.uint64(self._base & _M64)
-        while len(pending):
+        capacity = self.reader.data.capacity
+        for _ in range(size):  # as in find: bounded even for a shipped index without an empty slot
+            if not len(pending):
+                break
             s = self.packed.gather(pos[pending]).astype(np.int64)
             empty = s == _EMPTY
-            real = ~empty & (s != self.tomb)
+            real = ~empty & (s != self.tomb) & (s <= capacity)
             cand = s - 1
             match = np.zeros(len(pending), dtype=bool)
             ri = np.flatnonzero(real)  # read keys only where a slot holds a record

@@ -74,7 +74,8 @@ class InMemoryAnnouncer:
     A slow subscriber therefore slows the announcer; a failing one is logged and skipped.
 
     Invariants: :meth:`latest` is the version announced last (even if older than an earlier one);
-    subscribers receive versions as :class:`Subscribers` promises — each new version once, increasing.
+    subscribers receive versions as :class:`Subscribers` promises — each change, rollbacks included.
+    :meth:`close` forgets the subscribers and refuses new ones; announcing still works.
     """
 
     def __init__(self) -> None:
@@ -84,6 +85,7 @@ class InMemoryAnnouncer:
         # reentrant so that a subscriber may announce
         self._announcing = threading.RLock()
         self._subscribers = Subscribers()
+        self._closed = False
 
     def announce(self, version: int) -> None:
         """Make ``version`` the announced one and tell the subscribers, before returning."""
@@ -98,5 +100,13 @@ class InMemoryAnnouncer:
             return self._latest
 
     def subscribe(self, callback: Callable[[int], None]) -> Callable[[], None]:
-        """Call ``callback(version)`` for each later, newer announcement; returns the unsubscribe."""
+        """Call ``callback(version)`` for each later change of the announced version; returns the
+        unsubscribe."""
+        if self._closed:
+            raise RuntimeError("this announcer's watcher side is closed; create a new one")
         return self._subscribers.add(callback)
+
+    def close(self) -> None:
+        """Stop calling subscribers; idempotent."""
+        self._closed = True
+        self._subscribers = Subscribers(self.latest())

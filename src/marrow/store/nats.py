@@ -26,12 +26,16 @@ import contextlib
 import hashlib
 import json
 import logging
+import mmap
+import os
 import queue
+import tempfile
 import threading
 import uuid
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Self, TypeVar
 
 import nats.errors
@@ -43,6 +47,7 @@ from nats.js.object_store import ObjectStore
 
 from marrow.errors import BlobError, CorruptBlobError
 from marrow.store.blobstore import BlobRef, Buffer
+from marrow.store.filesystem import MappedFile
 
 __all__ = ["NatsAnnouncementWatcher", "NatsAnnouncer", "NatsBlobStore"]
 
@@ -232,6 +237,11 @@ class NatsBlobStore(_Owner):
     Retrieval picks from a cached listing of the bucket and lists afresh when the cache has no exact
     answer, so what other processes publish is found. Each request waits at most ``timeout``
     seconds, a blob's transfer at most ``timeout + size / MIN_TRANSFER_RATE``; digests are checked.
+
+    Retrieved blobs are ``bytes``; with ``spool`` (a local directory), each is written there chunk by
+    chunk as it arrives and handed out as a read-only mapping of an unnamed file (a
+    :class:`~marrow.store.filesystem.MappedFile`), so the heap never holds a whole snapshot: a
+    consumer that reloads keeps one copy of its data, not two (see ``docs/lifecycle.md``).
     """
 
     def __init__(
@@ -240,8 +250,10 @@ class NatsBlobStore(_Owner):
         bucket: str = "marrow-blobs",
         replicas: int = 1,
         timeout: float = 5.0,
+        spool: str | os.PathLike[str] | None = None,
     ) -> None:
         self.bucket, self._stream = bucket, f"OBJ_{bucket}"
+        self.spool = Path(spool) if spool is not None else None
         self._lock = threading.Lock()
         self._listing: list[BlobRef] | None = None
         self._conn = _Connection(servers, timeout, "blobs")
@@ -366,23 +378,34 @@ class NatsBlobStore(_Owner):
         except nats.js.errors.ObjectNotFoundError:
             return None
 
-    async def _read(self, info: ObjectInfo) -> bytes | None:
+    async def _read(self, info: ObjectInfo) -> Buffer | None:
         # Chunk by chunk with (direct) gets: nats-py's own get pushes them through a flow-controlled
-        # consumer and joins them with `bytes +=`, ten times slower for a 20 MB blob.
-        subject, chunks, seq = f"$O.{self.bucket}.C.{info.nuid}", [], 1
-        for _ in range(info.chunks or 0):
-            try:
-                msg = await self._conn.js.get_msg(self._stream, seq, subject, direct=self._direct, next=True)
-            except nats.js.errors.NotFoundError:
-                return None  # removed while it was read
-            chunks.append(msg.data or b"")
-            seq = (msg.seq or seq) + 1
-        data = b"".join(chunks)
-        if len(data) != info.size or hashlib.sha256(data).digest() != _digest(info):
-            raise CorruptBlobError(
-                f"{info.name} in bucket {self.bucket!r} fails its SHA-256 digest; republish it"
-            )
-        return data
+        # consumer and joins them with `bytes +=`, ten times slower for a 20 MB blob. With a spool
+        # directory each chunk goes to a file as it arrives and the blob is handed out mapped: the
+        # heap never holds it whole (a snapshot reload then costs no second copy of the data).
+        subject, seq = f"$O.{self.bucket}.C.{info.nuid}", 1
+        sink = _Spooled(self.spool) if self.spool is not None else _Joined()
+        digest, size = hashlib.sha256(), 0
+        try:
+            for _ in range(info.chunks or 0):
+                try:
+                    msg = await self._conn.js.get_msg(
+                        self._stream, seq, subject, direct=self._direct, next=True
+                    )
+                except nats.js.errors.NotFoundError:
+                    return None  # removed while it was read
+                chunk = msg.data or b""
+                digest.update(chunk)
+                size += len(chunk)
+                sink.write(chunk)
+                seq = (msg.seq or seq) + 1
+            if size != info.size or digest.digest() != _digest(info):
+                raise CorruptBlobError(
+                    f"{info.name} in bucket {self.bucket!r} fails its SHA-256 digest; republish it"
+                )
+            return sink.result()
+        finally:
+            sink.close()
 
     def refs(self) -> list[BlobRef]:
         """Every blob in the bucket, sorted, listed afresh (objects not named like blobs are skipped)."""
@@ -413,6 +436,43 @@ class NatsBlobStore(_Owner):
     async def _delete(self, name: str) -> None:
         with contextlib.suppress(nats.js.errors.ObjectNotFoundError):
             await self._store.delete(name)
+
+
+class _Joined:
+    """Chunks joined into one ``bytes``."""
+
+    def __init__(self) -> None:
+        self.chunks: list[bytes] = []
+
+    def write(self, chunk: bytes) -> None:
+        self.chunks.append(chunk)
+
+    def result(self) -> Buffer:
+        return b"".join(self.chunks)
+
+    def close(self) -> None:
+        self.chunks = []
+
+
+class _Spooled:
+    """Chunks written to an unnamed file in ``directory``, handed out mapped (the file is unlinked at
+    once; the mapping keeps it until the version that uses it is released)."""
+
+    def __init__(self, directory: Path) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        self.file = tempfile.TemporaryFile(dir=directory)  # noqa: SIM115 - closed by close()
+
+    def write(self, chunk: bytes) -> None:
+        self.file.write(chunk)
+
+    def result(self) -> Buffer:
+        self.file.flush()
+        if self.file.tell() == 0:
+            return b""  # mmap refuses empty files
+        return MappedFile(self.file.fileno(), 0, access=mmap.ACCESS_READ)
+
+    def close(self) -> None:
+        self.file.close()
 
 
 def _digest(info: ObjectInfo) -> bytes:
@@ -465,7 +525,8 @@ class NatsAnnouncer(_Owner):
 @dataclass(eq=False)
 class _Subscription:
     callback: Callable[[int], None]
-    last: int | None  # the newest version told to this subscriber, or announced when it subscribed
+    last: int | None  # the version told to this subscriber last, or announced when it subscribed
+    revision: int  # the KV revision of that version: only later revisions are news to it
     active: bool = True
 
 
@@ -480,11 +541,13 @@ class NatsAnnouncementWatcher(_Owner):
     reconnection the watch starts again. ``close()`` stops it and both threads; a callback may call it.
 
     Invariants: callbacks run one at a time on the watcher's delivery thread; each subscriber hears
-    a version at most once, in increasing order, and only versions newer than the one announced when
-    it subscribed (so subscribe, then read :meth:`latest`, and nothing falls between). An older
-    version (a rollback) is not delivered, though :meth:`latest` returns it. A version superseded
-    while the connection was down may be skipped; the newest is always heard. A value that is not a
-    version is logged and ignored; an exception in a callback is logged and delivery goes on.
+    every change of the version put after it subscribed, in the order put — rollbacks included —
+    never the value current when it subscribed, never one version twice in a row (so subscribe, then
+    read :meth:`latest`, and nothing falls between). Order is the KV revision's: a value the watch
+    delivers late is never taken for a rollback. A version superseded while the connection was down
+    may be skipped; the newest is always heard. A value that is not a version is logged and ignored;
+    an exception in a callback is logged and delivery goes on. After :meth:`close`, ``subscribe``
+    raises RuntimeError.
     """
 
     def __init__(
@@ -498,7 +561,8 @@ class NatsAnnouncementWatcher(_Owner):
         self.bucket, self.key = bucket, key
         self._lock = threading.Lock()
         self._subscriptions: list[_Subscription] = []
-        self._current: int | None = None  # the newest valid version the watch has delivered
+        self._current: tuple[int, int] | None = None  # (version, revision) the watch delivered last
+        self._closed = False
         self._events: queue.SimpleQueue[object] = queue.SimpleQueue()
         self._ready = threading.Event()
         self._watch: KeyValue.KeyWatcher | None = None
@@ -543,56 +607,68 @@ class NatsAnnouncementWatcher(_Owner):
                 if (version := _parse(entry.value)) is None:
                     log.warning("ignoring %r under %s.%s: not a version", entry.value, self.bucket, self.key)
                 else:
-                    self._events.put(version)
+                    self._events.put((version, entry.revision or 0))
 
     def _deliver(self) -> None:
         while (event := self._events.get()) is not _STOP:
             if event is _READY:
                 self._ready.set()
                 continue
-            assert isinstance(event, int)
+            assert isinstance(event, tuple)
+            version, revision = event
             with self._lock:
-                self._current = event if self._current is None else max(self._current, event)
+                if self._current is None or revision > self._current[1]:
+                    self._current = event
                 subscriptions = list(self._subscriptions)
             for sub in subscriptions:
-                with self._lock:
-                    if not sub.active or (sub.last is not None and event <= sub.last):
+                with self._lock:  # a watch started again repeats the current value: not news
+                    if not sub.active or revision <= sub.revision or version == sub.last:
                         continue
-                    sub.last = event
+                    sub.last, sub.revision = version, revision
                 try:
-                    sub.callback(event)
+                    sub.callback(version)
                 except Exception:
-                    log.exception("announcement callback %r failed on version %d", sub.callback, event)
+                    log.exception("announcement callback %r failed on version %d", sub.callback, version)
 
     def latest(self) -> int | None:
         """The announced version, read from the server, or None before the first announcement (an
-        invalid value gives the newest valid version the watch has heard)."""
-        value = self._conn.run(self._read(), f"read {self.bucket}.{self.key}")
-        if value is None:
+        invalid value gives the last valid version the watch has heard)."""
+        read = self._latest()
+        return read[0] if read is not None else None
+
+    def _latest(self) -> tuple[int, int] | None:
+        """(version, KV revision) read from the server, or None before the first announcement."""
+        entry = self._conn.run(self._read(), f"read {self.bucket}.{self.key}")
+        if entry is None:
             return None
+        value, revision = entry
         if (version := _parse(value)) is None:
             log.warning("ignoring %r under %s.%s: not a version", value, self.bucket, self.key)
             with self._lock:
                 return self._current
-        return version
+        return version, revision
 
-    async def _read(self) -> bytes | None:
+    async def _read(self) -> tuple[bytes | None, int] | None:
         try:
-            return (await self._kv.get(self.key)).value
+            entry = await self._kv.get(self.key)
         except nats.js.errors.KeyNotFoundError:
             return None
+        return entry.value, entry.revision or 0
 
     def subscribe(self, callback: Callable[[int], None]) -> Callable[[], None]:
         """Call ``callback(version)`` on the delivery thread for each newer announcement; returns a
         function that unsubscribes (after it returns, only a call already being made may happen)."""
+        if self._closed:
+            raise RuntimeError(f"the watcher of {self.bucket}.{self.key} is closed; create a new one")
         try:  # what is announced now, which the watch may not have heard yet
-            announced = self.latest()
+            announced = self._latest()
         except BlobError as err:
             log.debug("subscribing without reading %s.%s: %s", self.bucket, self.key, err)
             announced = None
         with self._lock:
             known = [v for v in (self._current, announced) if v is not None]
-            sub = _Subscription(callback, max(known, default=None))
+            version, revision = max(known, key=lambda known: known[1], default=(None, 0))
+            sub = _Subscription(callback, version, revision)
             self._subscriptions.append(sub)
 
         def unsubscribe() -> None:
@@ -605,6 +681,7 @@ class NatsAnnouncementWatcher(_Owner):
 
     def close(self) -> None:
         """Stop the watch, the connection and the delivery thread; idempotent."""
+        self._closed = True
         self._conn.close()
         self._events.put(_STOP)
         if threading.current_thread() is not self._delivery:

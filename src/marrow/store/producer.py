@@ -126,13 +126,19 @@ class Producer:
     # --- restoring ------------------------------------------------------------------------------
 
     def restore(self, retriever: BlobRetriever, version: int) -> ReadState:
-        """Resume from an announced ``version`` (after a restart), so the next cycle is a delta."""
+        """Resume from an announced ``version`` (after a restart), so the next cycle is a delta.
+
+        The next version minted is above every version the blob store holds, not only above the
+        announced one: a producer killed in mid-publish leaves blobs of a version it never announced,
+        and a blob, once published, never changes."""
         from marrow.store.consumer import load_version
 
         state = load_version(retriever, version)
         self._write = WriteState(self.schema, previous=state.types, tag=state.tag, version=state.version)
         self.state = state
-        self._last_minted = max(self._last_minted, version)
+        refs = self.store.refs() if hasattr(self.store, "refs") else []
+        listed = [max(ref.version, ref.origin or 0) for ref in refs]
+        self._last_minted = max(self._last_minted, version, *listed)
         return state
 
     # --- cycles ---------------------------------------------------------------------------------

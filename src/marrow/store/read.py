@@ -21,13 +21,13 @@ from typing import Any
 
 import numpy as np
 
-from marrow.errors import BlobError, NotFoundError, StateMismatchError
+from marrow.errors import BlobError, CorruptBlobError, NotFoundError, StateMismatchError
 from marrow.store._accel import ACCELERATED, speedups
 from marrow.store._columns import Column, _ranges
 from marrow.store._encode import col_spans, column_values
 from marrow.store._typedata import TypeData, TypeDelta, apply
 from marrow.store._views import RecordView, c_codes, view_class
-from marrow.store.blob import Blob, read_blob
+from marrow.store.blob import Blob, read_blob, write_blob
 from marrow.store.index import HashIndex, PrefixIndex, PrimaryKeyIndex
 from marrow.store.schema import Schema
 
@@ -57,7 +57,39 @@ class ReadState:
         b = blob if isinstance(blob, Blob) else read_blob(blob)
         if b.kind != "snapshot":
             raise BlobError(f"expected a snapshot, got a {b.kind} blob; load a snapshot first, then apply it")
-        return cls(b.schema, dict(b.types), b.destination, b.version, b.meta)
+        state = cls(b.schema, dict(b.types), b.destination, b.version, b.meta)
+        for name, (slots, used) in b.keys.items():  # shipped primary-key indexes: adopted, not built
+            if name not in state.types or not state.schema[name].primary_key:
+                raise CorruptBlobError(f"the snapshot ships a primary-key index for {name}, which has no key")
+            reader = state[name]
+            reader._pk = PrimaryKeyIndex.adopt(reader, slots, used)
+        return state
+
+    def snapshot(self) -> bytes:
+        """This version as a snapshot blob, with the primary-key index of every type keyed by one
+        integer field (built now if it was not yet), so that loading it needs no index build.
+
+        The state tag and version are this state's: deltas published for it apply to what the
+        snapshot loads as, in any process.
+        """
+        keys = {}
+        for name in self.types:
+            if self.schema[name].primary_key:
+                index = self[name].primary_key
+                if index.shippable:
+                    keys[name] = (index.packed, index.used)
+        return write_blob(
+            Blob(
+                "snapshot",
+                self.schema,
+                self.tag,
+                None,
+                self.version,
+                types=self.types,
+                meta=self.meta,
+                keys=keys,
+            )
+        )
 
     def apply_delta(self, blob: Any) -> ReadState:
         """The state after a delta or reverse delta. Raises, changing nothing, if it does not apply."""
