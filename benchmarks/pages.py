@@ -74,7 +74,8 @@ def _seed_history(platform: Platform, titles: list[int]) -> None:
         impression(profile=PROFILE, title=t, timestamp=now - (i % 30) * 86_400_000 - i * 60_000, device="tv")
         for i, t in enumerate(titles * 3)
     ]
-    platform.history.submit(events, wait=True)
+    for i in range(0, len(events), 1000):  # a batch holds at most batch_max events
+        platform.history.submit(events[i : i + 1000], wait=True)
     for t in titles[:5]:
         platform.engagement.record(Engagement(PROFILE, t, "play", 0.4))
 
