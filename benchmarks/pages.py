@@ -49,9 +49,9 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def _home_layout(rows: int, length: int) -> str:
+def _home_layout(rows: int, length: int, collections: list[str]) -> str:
     """A home page of ``rows`` rows × ``length`` titles in one fragment: the personal rows, then a row
-    per genre and per editorial collection until there are enough."""
+    per genre, then editorial collections until there are enough."""
     sections = [
         '{ generator = "continue_watching" }',
         '{ generator = "top10" }',
@@ -61,6 +61,8 @@ def _home_layout(rows: int, length: int) -> str:
         '{ generator = "my_list" }',
     ]
     sections += [f'{{ generator = "genre", params = {{ genre = "{g}" }} }}' for g in GENRES]
+    sections += [f'{{ generator = "collection", params = {{ slug = "{c}" }} }}' for c in collections]
+    sections = sections[:rows]
     return (
         f"[defaults]\nrow_length = {length}\nfragment_rows = {rows}\n[pages.home.all]\n"
         f"sections = [{', '.join(sections)}]\n"
@@ -151,7 +153,9 @@ def run(titles: int, stories: int, builds: int, seconds: int) -> dict[str, Any]:
             views = ClientViews(platform.live.client)
             who = DEMO_PROFILES[PROFILE]
             visitor = Visitor(who.country, "tv", who.maturity, PROFILE)
-            layouts = Layouts.parse(_home_layout(40, 75), GENERATORS)
+            collections = sorted(c.slug for c in views.current()["Collection"])
+            home = _home_layout(40, 75, collections)
+            layouts = Layouts.parse(home, GENERATORS)
             builder = PageBuilder(layouts, history=platform.history, engagement=platform.engagement)
             first = builder.build(views.current(), "home", visitor)
             _seed_history(platform, [c.id for s in first.sections for c in s.items][:600])
@@ -170,9 +174,7 @@ def run(titles: int, stories: int, builds: int, seconds: int) -> dict[str, Any]:
             )
 
             slow = PageBuilder(
-                Layouts.parse(
-                    _home_layout(40, 75).replace("[defaults]", "[defaults]\ndeadline_ms = 250"), GENERATORS
-                ),
+                Layouts.parse(home.replace("[defaults]", "[defaults]\ndeadline_ms = 250"), GENERATORS),
                 history=platform.history,
                 engagement=platform.engagement,
                 faults=Faults.parse({"because_you_watched": {"delay_ms": 1000}}),

@@ -1,14 +1,15 @@
 """Assembly: a page's rows deduplicated, cut to the device's length and formatted as cards.
 
-Rows are assembled in page order. A title shown in a higher row is not repeated lower down (nor in
-a later fragment: the cursor carries what was shown). Cards carry what a client needs to draw them
+Page construction deduplicates rows in page order (a title shown in a higher row is not repeated lower
+down, nor in a later fragment: the cursor carries what was shown) and cuts them to the device's
+length; this module turns the final ordinals into cards. Cards carry what a client needs to draw them
 on its device — the artwork URL in that device's size, not every size — and nothing it does not.
 Cards are read from the store in bulk, one read per row.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import msgspec
@@ -31,18 +32,6 @@ class Card(msgspec.Struct, omit_defaults=True):
     maturity: int | None = None
     summary: str | None = None
     rank: int | None = None  # 1-based, in a numbered (top 10) row
-
-
-def take(candidates: Iterable[int], seen: set[int], length: int) -> list[int]:
-    """The first ``length`` candidates not in ``seen``; adds them to ``seen``."""
-    out: list[int] = []
-    for c in candidates:
-        if c not in seen:
-            seen.add(c)
-            out.append(c)
-            if len(out) == length:
-                break
-    return out
 
 
 def title_cards(

@@ -57,6 +57,7 @@ class Catalogue:
         self.by_popularity = ords[np.lexsort((self.ids[ords], -self.popularity[ords]))]
         self.by_added = ords[np.lexsort((self.ids[ords], -self.added[ords]))]
         self._countries: dict[str, np.ndarray] = {}
+        self._allowed: dict[tuple[str, int], np.ndarray] = {}
         self._genres: dict[str, np.ndarray] = {}
         self._stories: np.ndarray | None = None
         self._lock = threading.Lock()
@@ -78,8 +79,13 @@ class Catalogue:
         return mask
 
     def allowed(self, country: str, maturity: int) -> np.ndarray:
-        """Bool per ordinal: available in ``country`` and rated at most ``maturity``."""
-        return self.available(country) & (self.maturity <= maturity)
+        """Bool per ordinal: available in ``country`` and rated at most ``maturity`` (kept per pair)."""
+        mask = self._allowed.get((country, maturity))
+        if mask is None:
+            mask = self.available(country) & (self.maturity <= maturity)
+            with self._lock:
+                self._allowed[(country, maturity)] = mask
+        return mask
 
     def genre(self, genre: str) -> np.ndarray:
         """Ordinals of the titles of ``genre``, most popular first."""

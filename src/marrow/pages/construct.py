@@ -42,7 +42,7 @@ import msgspec
 import numpy as np
 
 from marrow.errors import RefreshError
-from marrow.pages.assembly import Card, story_cards, take, title_cards
+from marrow.pages.assembly import Card, story_cards, title_cards
 from marrow.pages.catalogue import catalogue
 from marrow.pages.engagement import Engagement, EngagementStore
 from marrow.pages.faults import Faults
@@ -51,6 +51,10 @@ from marrow.pages.layouts import Layouts, SectionSpec
 from marrow.pages.live import Live
 from marrow.pages.ranking import FatigueRanker, HistoryReader, Ranker, Seen
 from marrow.pages.sections import CANDIDATES, GENERATORS, Context, Generator, Row, Visitor
+
+#: The ranker re-orders the first RANKED × row length candidates of a row (and history is read for
+#: those): a title further down could not rise into the row past that many others.
+RANKED = 2
 
 log = logging.getLogger("marrow.pages")
 
@@ -116,6 +120,7 @@ class PageBuilder:
         self._cache: OrderedDict[tuple[Any, ...], tuple[Row, np.ndarray]] = OrderedDict()
         self._cache_lock = threading.Lock()
         self.codec = CursorCodec(self.secret)
+        self._reserve = 0.01  # seconds kept for assembly before a page's deadline (learnt as pages build)
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
@@ -155,19 +160,34 @@ class PageBuilder:
         triggered = self._triggered(ctx, engagement, page_started) if cursor is not None else None
         if triggered is not None:
             slots.insert(0, triggered)
-        self._generate(ctx, slots, deadline)
+        waits_end = deadline - self._reserve  # leave the assembly its time before the deadline
+        self._generate(ctx, slots, waits_end)
         rows = [(s, self._eligible(ctx, s.row)) for s in slots if s.row is not None]
         fallbacks = [s.fallback for s in slots if s.fallback is not None]
+        shown = np.zeros(len(cat.present), dtype=bool)  # titles on the page so far, by ordinal
+        if seen:
+            earlier = cat.ordinals_of(sorted(seen))
+            shown[earlier[earlier >= 0]] = True
         played = {e.title for e in engagement if e.action == "play"}
-        seen_by_profile = Seen.of(self._histories(ctx, rows, deadline, fallbacks), played)
+        heads = self._heads(ctx, rows, shown.copy())
+        seen_by_profile = Seen.of(self._histories(ctx, heads, waits_end, fallbacks), played)
+        assembling = time.perf_counter()
         now = self.clock()
         sections = []
         for slot, row in rows:
-            if row.ranked and len(seen_by_profile):
-                row.ordinals = row.ordinals[self.ranker.rank(cat.ids[row.ordinals], seen_by_profile, now)]
-            section = self._assemble(ctx, slot, row, seen)
+            if row.kind == "titles":  # dedup: only titles not shown higher up, then the ranked head
+                fresh = row.ordinals[~shown[row.ordinals]]
+                head = fresh[: (10 if row.numbered else slot.spec.length or ctx.length) * RANKED]
+                if row.ranked and len(seen_by_profile):
+                    head = head[self.ranker.rank(cat.ids[head], seen_by_profile, now)]
+                row.ordinals = head[: 10 if row.numbered else slot.spec.length or ctx.length]
+                shown[row.ordinals] = True
+            section = self._assemble(ctx, slot, row)
             if section is not None:
                 sections.append(section)
+        seen.update(cat.ids[np.flatnonzero(shown)].tolist())
+        # what assembly took, smoothed: the next page stops waiting for sections twice that early
+        self._reserve = max(0.005, 0.8 * self._reserve + 0.2 * 2 * (time.perf_counter() - assembling))
         next_cursor = None
         if last < len(layout.sections):
             next_cursor = self.codec.encode(
@@ -293,25 +313,38 @@ class PageBuilder:
     # --- personalisation and assembly -----------------------------------------------------------
 
     def _eligible(self, ctx: Context, row: Row) -> Row:
-        """Only titles the visitor may watch here; spares kept for dedup and ranking."""
+        """Only titles the visitor may watch here (all of them: dedup and ranking take what they need)."""
         if row.kind == "titles":
             v = ctx.visitor
             ords = row.ordinals
             keep = ctx.live.eligible(
                 ords, ctx.catalogue.allowed(v.country, v.maturity)[ords], v.country, v.maturity
             )
-            row.ordinals = ords[keep][: ctx.length * CANDIDATES]
+            row.ordinals = ords[keep]
         return row
 
+    def _heads(self, ctx: Context, rows: list[tuple[_Slot, Row]], shown: np.ndarray) -> list[np.ndarray]:
+        """The candidates each ranked row may show, deduplicated in page order as if unranked: the
+        titles whose history the ranker needs (one call for the whole fragment)."""
+        heads = []
+        for slot, row in rows:
+            if row.kind != "titles":
+                continue
+            length = 10 if row.numbered else slot.spec.length or ctx.length
+            fresh = row.ordinals[~shown[row.ordinals]]
+            if row.ranked:
+                heads.append(fresh[: length * RANKED])
+            shown[fresh[:length]] = True
+        return heads
+
     def _histories(
-        self, ctx: Context, rows: list[tuple[_Slot, Row]], deadline: float, fallbacks: list[Fallback]
+        self, ctx: Context, heads: list[np.ndarray], deadline: float, fallbacks: list[Fallback]
     ) -> Mapping[int, Any]:
-        if self.history is None or ctx.visitor.profile is None:
+        if self.history is None or ctx.visitor.profile is None or not heads:
             return {}
-        ranked = [r.ordinals for _, r in rows if r.ranked and r.kind == "titles"]
-        if not ranked:
+        ids = np.unique(ctx.catalogue.ids[np.concatenate(heads)]).tolist()
+        if not ids:
             return {}
-        ids = np.unique(ctx.catalogue.ids[np.concatenate(ranked)]).tolist()
         budget = min(self.history_budget_ms / 1000, deadline - time.perf_counter())
         future = self._pool.submit(self.history.histories, ctx.visitor.profile, ids)
         try:
@@ -323,25 +356,17 @@ class PageBuilder:
         fallbacks.append(Fallback("history", "unpersonalised", reason))
         return {}
 
-    def _assemble(self, ctx: Context, slot: _Slot, row: Row, seen: set[int]) -> Section | None:
-        device, length = ctx.visitor.device, slot.spec.length or ctx.length
+    def _assemble(self, ctx: Context, slot: _Slot, row: Row) -> Section | None:
+        """The row's cards for the visitor's device (its ordinals are final: deduplicated, ranked, cut)."""
+        device = ctx.visitor.device
         if row.kind == "stories":
-            ords = row.ordinals[:length]
-            items = (
-                story_cards(ctx.catalogue.state["Story"], ords, device, ctx.live["Story"])
-                if len(ords)
-                else []
-            )
+            ords = row.ordinals[: slot.spec.length or ctx.length]
+            reader, live = ctx.catalogue.state["Story"], ctx.live["Story"]
+            items = story_cards(reader, ords, device, live) if len(ords) else []
         else:
-            ids = ctx.catalogue.ids[row.ordinals]
-            chosen = take(ids.tolist(), seen, 10 if row.numbered else length)
-            position = dict(zip(ids.tolist(), row.ordinals.tolist(), strict=True))
-            ords = np.fromiter((position[i] for i in chosen), dtype=np.int64, count=len(chosen))
-            items = (
-                title_cards(ctx.catalogue.titles, ords, device, row.numbered, ctx.live["Title"])
-                if len(ords)
-                else []
-            )
+            ords = row.ordinals
+            reader, live = ctx.catalogue.titles, ctx.live["Title"]
+            items = title_cards(reader, ords, device, row.numbered, live) if len(ords) else []
         if not items:
             return None
         fallback = slot.fallback.served if slot.fallback is not None else None
