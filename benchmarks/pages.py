@@ -62,11 +62,28 @@ def _home_layout(rows: int, length: int, collections: list[str]) -> str:
     ]
     sections += [f'{{ generator = "genre", params = {{ genre = "{g}" }} }}' for g in GENRES]
     sections += [f'{{ generator = "collection", params = {{ slug = "{c}" }} }}' for c in collections]
-    sections = sections[:rows]
     return (
-        f"[defaults]\nrow_length = {length}\nfragment_rows = {rows}\n[pages.home.all]\n"
+        f"[defaults]\nrow_length = {length}\nfragment_rows = {len(sections)}\n[pages.home.all]\n"
         f"sections = [{', '.join(sections)}]\n"
     )
+
+
+def _first_rows(home: str, keys: list[str], rows: int) -> str:
+    """``home`` cut to the sections of its first ``rows`` non-empty rows (``keys``, in page order)."""
+    layout = Layouts.parse(home, GENERATORS).get("home", "tv")
+    keep = [s for s in layout.sections if s.key in set(keys[:rows])]
+    lines = [
+        "{ generator = %s%s }"
+        % (
+            json.dumps(s.generator),
+            "".join(f", params = {{ {k} = {json.dumps(v)} }}" for k, v in s.params.items()),
+        )
+        for s in keep
+    ]
+    head = home.split("[pages.home.all]")[0].replace(
+        f"fragment_rows = {len(layout.sections)}", f"fragment_rows = {len(keep)}"
+    )
+    return f"{head}[pages.home.all]\nsections = [{', '.join(lines)}]\n"
 
 
 def _seed_history(platform: Platform, titles: list[int]) -> None:
@@ -154,10 +171,14 @@ def run(titles: int, stories: int, builds: int, seconds: int) -> dict[str, Any]:
             who = DEMO_PROFILES[PROFILE]
             visitor = Visitor(who.country, "tv", who.maturity, PROFILE)
             collections = sorted(c.slug for c in views.current()["Collection"])
-            home = _home_layout(40, 75, collections)
-            layouts = Layouts.parse(home, GENERATORS)
-            builder = PageBuilder(layouts, history=platform.history, engagement=platform.engagement)
+            everything = _home_layout(40, 75, collections)
+            builder = PageBuilder(Layouts.parse(everything, GENERATORS), engagement=platform.engagement)
             first = builder.build(views.current(), "home", visitor)
+            builder.close()
+            home = _first_rows(everything, [s.key for s in first.sections], 40)  # 40 rows that fill
+            builder = PageBuilder(
+                Layouts.parse(home, GENERATORS), history=platform.history, engagement=platform.engagement
+            )
             _seed_history(platform, [c.id for s in first.sections for c in s.items][:600])
             page = builder.build(views.current(), "home", visitor)
             out["home_rows"] = len(page.sections)

@@ -120,7 +120,8 @@ class PageBuilder:
         self._cache: OrderedDict[tuple[Any, ...], tuple[Row, np.ndarray]] = OrderedDict()
         self._cache_lock = threading.Lock()
         self.codec = CursorCodec(self.secret)
-        self._reserve = 0.01  # seconds kept for assembly before a page's deadline (learnt as pages build)
+        self._took = 0.01  # seconds assembly takes, smoothed over the pages built
+        self._reserve = 0.03  # seconds kept for assembly before a page's deadline (learnt as pages build)
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
@@ -160,7 +161,8 @@ class PageBuilder:
         triggered = self._triggered(ctx, engagement, page_started) if cursor is not None else None
         if triggered is not None:
             slots.insert(0, triggered)
-        waits_end = deadline - self._reserve  # leave the assembly its time before the deadline
+        # leave the assembly its time before the deadline (a third of the page's at most)
+        waits_end = deadline - min(self._reserve, layout.deadline_ms / 3000)
         self._generate(ctx, slots, waits_end)
         rows = [(s, self._eligible(ctx, s.row)) for s in slots if s.row is not None]
         fallbacks = [s.fallback for s in slots if s.fallback is not None]
@@ -186,8 +188,10 @@ class PageBuilder:
             if section is not None:
                 sections.append(section)
         seen.update(cat.ids[np.flatnonzero(shown)].tolist())
-        # what assembly took, smoothed: the next page stops waiting for sections twice that early
-        self._reserve = max(0.005, 0.8 * self._reserve + 0.2 * 2 * (time.perf_counter() - assembling))
+        # what assembly took, smoothed: later pages stop waiting for sections three times that early
+        # (and never less than 20 ms: a busy machine stalls a thread for that long now and then)
+        self._took = 0.8 * self._took + 0.2 * (time.perf_counter() - assembling)
+        self._reserve = max(0.02, 3 * self._took)
         next_cursor = None
         if last < len(layout.sections):
             next_cursor = self.codec.encode(
