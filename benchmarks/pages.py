@@ -72,14 +72,11 @@ def _first_rows(home: str, keys: list[str], rows: int) -> str:
     """``home`` cut to the sections of its first ``rows`` non-empty rows (``keys``, in page order)."""
     layout = Layouts.parse(home, GENERATORS).get("home", "tv")
     keep = [s for s in layout.sections if s.key in set(keys[:rows])]
-    lines = [
-        "{ generator = %s%s }"
-        % (
-            json.dumps(s.generator),
-            "".join(f", params = {{ {k} = {json.dumps(v)} }}" for k, v in s.params.items()),
-        )
-        for s in keep
-    ]
+    lines = []
+    for spec in keep:
+        pairs = ", ".join(f"{k} = {json.dumps(v)}" for k, v in spec.params.items())
+        params = f", params = {{ {pairs} }}" if pairs else ""
+        lines.append(f"{{ generator = {json.dumps(spec.generator)}{params} }}")
     head = home.split("[pages.home.all]")[0].replace(
         f"fragment_rows = {len(layout.sections)}", f"fragment_rows = {len(keep)}"
     )
