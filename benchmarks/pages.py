@@ -83,8 +83,14 @@ def _first_rows(home: str, keys: list[str], rows: int) -> str:
     return f"{head}[pages.home.all]\nsections = [{', '.join(lines)}]\n"
 
 
+def _seed_plays(platform: Platform, titles: list[int]) -> None:
+    """A few plays, half finished, for the benchmark's profile."""
+    for i, t in enumerate(titles[:6]):
+        platform.engagement.record(Engagement(PROFILE, t, "play", 0.4 if i % 2 else 1.0))
+
+
 def _seed_history(platform: Platform, titles: list[int]) -> None:
-    """A month of impressions and a few plays for the benchmark's profile."""
+    """A month of impressions for the benchmark's profile."""
     now = int(time.time() * 1000)
     events = [
         impression(profile=PROFILE, title=t, timestamp=now - (i % 30) * 86_400_000 - i * 60_000, device="tv")
@@ -92,8 +98,6 @@ def _seed_history(platform: Platform, titles: list[int]) -> None:
     ]
     for i in range(0, len(events), 1000):  # a batch holds at most batch_max events
         platform.history.submit(events[i : i + 1000], wait=True)
-    for t in titles[:5]:
-        platform.engagement.record(Engagement(PROFILE, t, "play", 0.4))
 
 
 def _builds(builder: PageBuilder, views: ClientViews, visitor: Visitor, n: int) -> list[float]:
@@ -168,6 +172,14 @@ def run(titles: int, stories: int, builds: int, seconds: int) -> dict[str, Any]:
             who = DEMO_PROFILES[PROFILE]
             visitor = Visitor(who.country, "tv", who.maturity, PROFILE)
             collections = sorted(c.slug for c in views.current()["Collection"])
+            _seed_plays(
+                platform,
+                [
+                    t.id
+                    for t in views.current()["Title"].lookup(list(range(80000100, 80000160)))
+                    if t is not None
+                ],
+            )
             everything = _home_layout(40, 75, collections)
             builder = PageBuilder(Layouts.parse(everything, GENERATORS), engagement=platform.engagement)
             first = builder.build(views.current(), "home", visitor)

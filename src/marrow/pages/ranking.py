@@ -49,19 +49,14 @@ class Seen:
 
     @classmethod
     def of(cls, histories: Mapping[int, TitleHistory], played: set[int]) -> Seen:
-        ids = np.fromiter(sorted(histories), dtype=np.int64, count=len(histories))
-        rows = [histories[i] for i in ids.tolist()]
-        shown = np.fromiter(
-            (0 if i in played else h.count_7d for i, h in zip(ids.tolist(), rows, strict=True)),
-            dtype=np.float64,
-            count=len(rows),
+        # most candidates were never shown (the history service answers them too): skip those first
+        shown = sorted((i, h) for i, h in histories.items() if h.last_seen is not None)
+        ids = np.fromiter((i for i, _ in shown), dtype=np.int64, count=len(shown))
+        counts = np.fromiter(
+            (0 if i in played else h.count_7d for i, h in shown), dtype=np.float64, count=len(shown)
         )
-        last = np.fromiter(
-            (h.last_seen / 1000 if h.last_seen is not None else -np.inf for h in rows),
-            dtype=np.float64,
-            count=len(rows),
-        )
-        return cls(ids, shown, last)
+        last = np.fromiter((h.last_seen / 1000 for _, h in shown), dtype=np.float64, count=len(shown))  # type: ignore[operator]
+        return cls(ids, counts, last)
 
     def __len__(self) -> int:
         return len(self.ids)
