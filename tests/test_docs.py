@@ -24,7 +24,8 @@ def _scripts() -> list[tuple[str, str]]:
 
 
 @pytest.mark.parametrize(("where", "code"), _scripts(), ids=[w for w, _ in _scripts()])
-def test_python_examples_run(where: str, code: str, tmp_path: Path) -> None:
+def test_python_examples_run(where: str, code: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # examples that write files (var/...) write them here
     script = tmp_path / "example.py"
     script.write_text(code)
     runpy.run_path(str(script), run_name="doc_example")  # a real module, as dataclasses need

@@ -21,7 +21,7 @@ TITLE_FIELDS = ["id", "slug", "name", "year", "maturity"]
 STORY_FIELDS = ["id", "slug", "headline", "summary"]
 
 
-class Card(msgspec.Struct, omit_defaults=True):
+class Card(msgspec.Struct, omit_defaults=True, gc=False):
     """A title or story as a row shows it."""
 
     id: int

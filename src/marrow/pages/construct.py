@@ -117,7 +117,7 @@ class PageBuilder:
 
     def __post_init__(self) -> None:
         self._pool = cf.ThreadPoolExecutor(self.workers, thread_name_prefix="marrow-section")
-        self._cache: OrderedDict[tuple[Any, ...], tuple[Row, np.ndarray]] = OrderedDict()
+        self._cache: OrderedDict[tuple[Any, ...], tuple[str, Row, np.ndarray]] = OrderedDict()
         self._cache_lock = threading.Lock()
         self.codec = CursorCodec(self.secret)
         self._took = 0.01  # seconds assembly takes, smoothed over the pages built
@@ -175,7 +175,6 @@ class PageBuilder:
         seen_by_profile = Seen.of(self._histories(ctx, heads, waits_end, fallbacks), played)
         assembling = time.perf_counter()
         now = self.clock()
-        sections = []
         for slot, row in rows:
             if row.kind == "titles":  # dedup: only titles not shown higher up, then the ranked head
                 fresh = row.ordinals[~shown[row.ordinals]]
@@ -184,9 +183,9 @@ class PageBuilder:
                     head = head[self.ranker.rank(cat.ids[head], seen_by_profile, now)]
                 row.ordinals = head[: 10 if row.numbered else slot.spec.length or ctx.length]
                 shown[row.ordinals] = True
-            section = self._assemble(ctx, slot, row)
-            if section is not None:
-                sections.append(section)
+            else:
+                row.ordinals = row.ordinals[: slot.spec.length or ctx.length]
+        sections = self._assemble(ctx, rows)
         seen.update(cat.ids[np.flatnonzero(shown)].tolist())
         # what assembly took, smoothed: later pages stop waiting for sections three times that early
         # (and never less than 20 ms: a busy machine stalls a thread for that long now and then)
@@ -287,12 +286,18 @@ class PageBuilder:
     def _remember(self, ctx: Context, spec: SectionSpec, row: Row | None) -> None:
         if row is None or not len(row.ordinals):
             return
-        ids = ctx.catalogue.ids[row.ordinals] if row.kind == "titles" else None
-        if ids is None:
+        if row.kind != "titles":
             return
+        key, tag = self._audience(ctx, spec, row.personalised), ctx.catalogue.state.tag
         with self._cache_lock:
-            self._cache[self._audience(ctx, spec, row.personalised)] = (row, ids[: ctx.length * CANDIDATES])
-            self._cache.move_to_end(self._audience(ctx, spec, row.personalised))
+            found = self._cache.get(key)
+            if found is not None and found[0] == tag:  # already this version's answer: keep it fresh
+                self._cache.move_to_end(key)
+                return
+        ids = ctx.catalogue.ids[row.ordinals[: ctx.length * CANDIDATES]]
+        with self._cache_lock:
+            self._cache[key] = (tag, row, ids)
+            self._cache.move_to_end(key)
             while len(self._cache) > self.cache_size:
                 self._cache.popitem(last=False)
 
@@ -303,7 +308,7 @@ class PageBuilder:
                 self._audience(ctx, spec, False)
             )
         if cached is not None:
-            row, ids = cached
+            _, row, ids = cached
             ords = ctx.catalogue.ordinals_of(ids)
             slot.row = Row(row.title, ords[ords >= 0], row.kind, row.personalised, row.numbered, False)
             served = "cached"
@@ -360,23 +365,31 @@ class PageBuilder:
         fallbacks.append(Fallback("history", "unpersonalised", reason))
         return {}
 
-    def _assemble(self, ctx: Context, slot: _Slot, row: Row) -> Section | None:
-        """The row's cards for the visitor's device (its ordinals are final: deduplicated, ranked, cut)."""
-        device = ctx.visitor.device
-        if row.kind == "stories":
-            ords = row.ordinals[: slot.spec.length or ctx.length]
-            reader, live = ctx.catalogue.state["Story"], ctx.live["Story"]
-            items = story_cards(reader, ords, device, live) if len(ords) else []
-        else:
-            ords = row.ordinals
-            reader, live = ctx.catalogue.titles, ctx.live["Title"]
-            items = title_cards(reader, ords, device, row.numbered, live) if len(ords) else []
-        if not items:
-            return None
-        fallback = slot.fallback.served if slot.fallback is not None else None
-        return Section(
-            slot.spec.key, slot.spec.title or row.title, row.kind, items, row.personalised, fallback
-        )
+    def _assemble(self, ctx: Context, rows: list[tuple[_Slot, Row]]) -> list[Section]:
+        """The rows' cards for the visitor's device (their ordinals are final: deduplicated, ranked,
+        cut), read in one bulk read per type for the whole fragment."""
+        cards: dict[str, list[Card]] = {}
+        for kind, reader_of, read in (
+            ("titles", lambda: ctx.catalogue.titles, title_cards),
+            ("stories", lambda: ctx.catalogue.state["Story"], story_cards),
+        ):
+            ords = [r.ordinals for _, r in rows if r.kind == kind]
+            if ords and sum(len(o) for o in ords):
+                live = ctx.live["Title" if kind == "titles" else "Story"]
+                cards[kind] = read(reader_of(), np.concatenate(ords), ctx.visitor.device, live=live)
+        sections, at = [], {"titles": 0, "stories": 0}
+        for slot, row in rows:
+            items = cards.get(row.kind, [])[at[row.kind] : at[row.kind] + len(row.ordinals)]
+            at[row.kind] += len(row.ordinals)
+            if not items:
+                continue
+            if row.numbered:
+                for n, card in enumerate(items, 1):
+                    card.rank = n
+            fallback = slot.fallback.served if slot.fallback is not None else None
+            title = slot.spec.title or row.title
+            sections.append(Section(slot.spec.key, title, row.kind, items, row.personalised, fallback))
+        return sections
 
 
 def _tag(view: Any) -> str:
