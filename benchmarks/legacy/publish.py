@@ -21,6 +21,7 @@ from nats.js.api import StorageType, StreamConfig
 from marrow.store.nats import _Connection
 
 _JSON = msgspec.json.Encoder()
+_MSGPACK = msgspec.msgpack.Encoder()
 
 
 class Batch(msgspec.Struct, array_like=True):
@@ -28,6 +29,21 @@ class Batch(msgspec.Struct, array_like=True):
 
     upserts: list[tuple[str, bytes]]
     deletes: list[tuple[str, int]]
+
+
+def encode(upserts: Sequence[Any], deletes: Sequence[tuple[str, Any]], chunk_bytes: int) -> list[bytes]:
+    """A bulk update as :class:`Batch` messages of at most about ``chunk_bytes`` each (a record larger
+    than that goes alone); deletions travel in the first."""
+    batches: list[Batch] = [Batch([], [(t, k) for t, k in deletes])]
+    size = 0
+    for record in upserts:
+        body = _JSON.encode(record)
+        if size + len(body) > chunk_bytes and batches[-1].upserts:
+            batches.append(Batch([], []))
+            size = 0
+        batches[-1].upserts.append((type(record).__name__, body))
+        size += len(body)
+    return [_MSGPACK.encode(b) for b in batches]
 
 
 class StreamWriter:
@@ -39,7 +55,6 @@ class StreamWriter:
     ):
         self.stream, self.subject, self.chunk_bytes = stream, subject, chunk_bytes
         self.published = 0  # messages
-        self._encoder = msgspec.msgpack.Encoder()
         self._conn = _Connection(servers, timeout, "legacy-publisher")
         self._conn.run(self._open(), f"open the stream {stream}")
 
@@ -52,16 +67,7 @@ class StreamWriter:
             )
 
     def bulk_update(self, upserts: Sequence[Any], deletes: Sequence[tuple[str, Any]] = ()) -> int:
-        batches: list[Batch] = [Batch([], [(t, k) for t, k in deletes])]
-        size = 0
-        for record in upserts:
-            body = _JSON.encode(record)
-            if size + len(body) > self.chunk_bytes and batches[-1].upserts:
-                batches.append(Batch([], []))
-                size = 0
-            batches[-1].upserts.append((type(record).__name__, body))
-            size += len(body)
-        payloads = [self._encoder.encode(b) for b in batches]
+        payloads = encode(upserts, deletes, self.chunk_bytes)
         return self._conn.run(self._publish(payloads), "publish a bulk update", 60.0)
 
     async def _publish(self, payloads: list[bytes]) -> int:

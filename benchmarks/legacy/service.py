@@ -76,15 +76,19 @@ class PageDataClient:
         return conn
 
     def _call(self, method: str, path: str, body: bytes | None = None) -> bytes:
-        conn = self._connection()
-        try:
-            conn.request(method, path, body, {"Content-Type": "application/msgpack"} if body else {})
-            response = conn.getresponse()
-            data = response.read()
-        except (OSError, http.client.HTTPException):
-            conn.close()
-            self._local.conn = None
-            raise
+        headers = {"Content-Type": "application/msgpack"} if body else {}
+        for attempt in (1, 2):  # a kept-alive connection the server has since closed: once more, anew
+            conn = self._connection()
+            try:
+                conn.request(method, path, body, headers)
+                response = conn.getresponse()
+                data = response.read()
+                break
+            except (OSError, http.client.HTTPException):
+                conn.close()
+                self._local.conn = None
+                if attempt == 2:
+                    raise
         if response.status != 200:
             raise RuntimeError(f"the page data service answered {response.status}: {data[:200]!r}")
         return data
@@ -122,7 +126,7 @@ def main(argv: list[str] | None = None) -> None:
     reads, refreshes = KVTable(a.dsn, a.table), KVTable(a.dsn, a.table)
     cache = NearCache(reads.get_many, a.ttl, a.jitter, refresh_load=refreshes.get_many)
     try:
-        uvicorn.run(service_app(cache), host=a.host, port=a.port, log_level="warning")
+        uvicorn.run(service_app(cache), host=a.host, port=a.port, log_level="warning", timeout_keep_alive=75)
     finally:
         cache.close()
         reads.close()
