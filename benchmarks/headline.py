@@ -40,6 +40,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import signal
 import socket
 import statistics
 import sys
@@ -482,13 +483,14 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--visitors", type=int, default=150, help="distinct visitors whose home pages are built")
     p.add_argument("--rounds", type=int, default=6)
     p.add_argument("--pages", type=int, default=60, help="home pages per side per round")
-    p.add_argument("--marrow-edits", type=int, default=100)
+    p.add_argument("--marrow-edits", type=int, default=200)
     p.add_argument("--legacy-edits", type=int, default=30)
     p.add_argument("--plots", type=Path, default=PLOTS, help="where to write the PNGs")
     p.add_argument("--no-plots", action="store_true")
     p.add_argument("--quick", action="store_true", help="a small run (tests): 600 titles, a 2 s ttl")
     p.add_argument("--json", action="store_true")
     a = p.parse_args(argv)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stopped: still remove streams and tables
     if a.quick:
         a.titles, a.stories, a.ttl, a.visitors, a.rounds, a.pages = 600, 200, 2.0, 12, 2, 6
         a.marrow_edits, a.legacy_edits = 10, 4

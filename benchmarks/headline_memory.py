@@ -16,27 +16,14 @@ beside them by the caller.
 
 from __future__ import annotations
 
-import gc
 import tempfile
-import tracemalloc
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import msgspec
 
 from marrow import records, store
-
-
-def traced(fn: Callable[[], Any]) -> tuple[Any, int]:
-    """Run fn; return its result and the bytes it leaves allocated."""
-    gc.collect()
-    tracemalloc.start()
-    result = fn()
-    gc.collect()
-    size = tracemalloc.get_traced_memory()[0]
-    tracemalloc.stop()
-    return result, size
+from store import traced  # benchmarks/store.py: bytes a call leaves allocated
 
 
 def measure(snapshot_path: Path, by_type: dict[str, list[bytes]]) -> dict[str, Any]:

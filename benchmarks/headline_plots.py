@@ -32,11 +32,11 @@ def save(directory: Path, figures: dict[str, Any], samples: dict[str, list[float
     ax.legend(loc="lower right", fontsize=8)
     paths.append(_save(fig, directory / "headline_pages.png"))
 
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig, ax = plt.subplots(figsize=(7, 3.5))
     series = [
-        ("preview_s_legacy", "legacy: NATS → consumer → PostgreSQL → near-cache timer"),
-        ("preview_s_marrow_eventual", "Marrow eventual read"),
-        ("preview_s_marrow_strong", "Marrow strong read at the save's offset"),
+        ("preview_s_legacy", "legacy\n(stream → table → timer)"),
+        ("preview_s_marrow_eventual", "Marrow\neventual read"),
+        ("preview_s_marrow_strong", "Marrow strong read\nat the save's offset"),
     ]
     data = [samples.get(k, []) for k, _ in series]
     ax.boxplot([d or [float("nan")] for d in data], vert=False, whis=(0, 100))
@@ -48,7 +48,13 @@ def save(directory: Path, figures: dict[str, Any], samples: dict[str, list[float
     paths.append(_save(fig, directory / "headline_preview.png"))
 
     fig, ax = plt.subplots(figsize=(7, 3.5))
-    names = ["Marrow store", "Parquet + zstd", "JSON", "Python objects", "legacy table (PostgreSQL)"]
+    names = [
+        "Marrow store",
+        "Parquet + zstd",
+        "JSON",
+        "Python objects",
+        "legacy table\n(+ row lists, indexes)",
+    ]
     keys = ["marrow_bytes", "parquet_zstd_bytes", "json_bytes", "objects_bytes", "legacy_table_bytes"]
     values = [figures.get(k) or 0 for k in keys]
     ax.barh(names, [v / 1e6 for v in values])

@@ -27,6 +27,7 @@ from legacy import keys
 from legacy.kv import KVTable
 from legacy.publish import Batch
 from legacy.rows import RowIndex
+from marrow.errors import BlobError
 from marrow.store.nats import _Connection
 
 
@@ -86,12 +87,16 @@ def run(
     async def fetch() -> list[Any]:
         try:
             return await sub.fetch(batch, timeout=0.25)
-        except nats.errors.TimeoutError:
+        except (TimeoutError, nats.errors.TimeoutError):  # nothing new (nats-py raises either)
             return []
 
     try:
         while not stop.is_set():
-            messages = conn.run(fetch(), "fetch from the stream")
+            try:
+                messages = conn.run(fetch(), "fetch from the stream", 30.0)
+            except BlobError as e:  # a slow or restarting server: the messages wait in the stream
+                print(f"legacy consumer: {e}; fetching again", file=sys.stderr)
+                continue
             if not messages:
                 continue
             last = messages[-1]
@@ -109,7 +114,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--subject", required=True)
     p.add_argument("--dsn", required=True)
     p.add_argument("--table", required=True)
-    p.add_argument("--batch", type=int, default=64)
+    p.add_argument("--batch", type=int, default=16)
     a = p.parse_args(argv)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):

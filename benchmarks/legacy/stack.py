@@ -13,8 +13,10 @@ and stopped (SIGTERM, then SIGKILL) on close; their output goes to this process'
 
 from __future__ import annotations
 
+import ctypes
 import os
 import secrets
+import signal
 import socket
 import subprocess
 import sys
@@ -63,7 +65,8 @@ class LegacyStack:
 
     def _spawn(self, module: str, *args: str) -> None:
         env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(_HERE), os.environ.get("PYTHONPATH", "")])}
-        self._procs.append(subprocess.Popen([sys.executable, "-m", f"legacy.{module}", *args], env=env))
+        command = [sys.executable, "-m", f"legacy.{module}", *args]
+        self._procs.append(subprocess.Popen(command, env=env, preexec_fn=_die_with_parent))
 
     def _wait_for_service(self, timeout: float = 30.0) -> None:
         assert self.client is not None
@@ -125,6 +128,13 @@ class LegacyStack:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _die_with_parent() -> None:
+    """In the child, before it runs: SIGTERM it when this process dies (Linux), so that a benchmark
+    killed outright leaves no consumer or service behind."""
+    if sys.platform == "linux":
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1: PR_SET_PDEATHSIG
 
 
 def _free_port() -> int:
