@@ -92,7 +92,7 @@ class LegacyPageBuilder:
         plans = [p for spec in layout.sections[first:last] if (p := _plan(spec, page, visitor, subject))]
         candidates = layout.row_length * CANDIDATES
         if self.batching == "fragment":
-            lists = self.data.get_many([p.key for p in plans])
+            lists = self.data.get_many([p.key for p in plans]) if plans else {}
             collections = self._collection_titles(plans, lists, visitor)
             for p in plans:
                 _choose(p, lists[p.key], collections, seen, layout.row_length, candidates)

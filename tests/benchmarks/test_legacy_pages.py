@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from legacy_data import DictTable, consumed
 
-from headline import shape
+from headline_pages import shape
 from legacy.pages import LegacyPageBuilder
 from marrow import records, store
 from marrow.pages import Fragment, Layouts, PageBuilder, Visitor
