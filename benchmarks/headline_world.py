@@ -48,6 +48,8 @@ class Recorded(NamespaceWriter):
 
 @dataclass
 class World:
+    """Both sides, ready: Marrow's writer, client and builder; the legacy stack and its builders."""
+
     cms: CMS
     namespace: Namespace
     recorded: Recorded
@@ -95,7 +97,9 @@ def setup(
         assert legacy.writer is not None and legacy.client is not None
         legacy_ingestion = Ingestion(cms, {"legacy": legacy.writer}, channels=LEGACY_CHANNELS)
         t = time.perf_counter()
-        offset = legacy_ingestion.ingest(events).offsets["legacy"]
+        report_legacy = legacy_ingestion.ingest(events)
+        report_legacy.raise_for_errors()
+        offset = report_legacy.offsets["legacy"]
         out["legacy_publish_s"] = round(time.perf_counter() - t, 2)
         legacy.wait_applied(offset)
         out["legacy_ingest_s"] = round(time.perf_counter() - t, 2)
