@@ -414,6 +414,21 @@ def bench_impressions(
     _run_benchmark("impressions", argv)
 
 
+@bench_app.command("headline")
+def bench_headline(
+    titles: int = typer.Option(18_000, min=10, help="Titles in the sample content."),
+    stories: int = typer.Option(5_000, min=20, help="Stories in the sample content."),
+    ttl: float = typer.Option(30.0, min=0.1, help="The legacy near-cache's refresh period, seconds."),
+    plots: Path | None = typer.Option(None, help="Where the PNGs go (default: benchmarks/plots)."),
+    quick: bool = typer.Option(False, "--quick", help="A small run: 600 titles, a 2 s ttl, fewer pages."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """The legacy read path vs Marrow on the same data: pages, preview, memory (issue 8; NATS, PostgreSQL)."""
+    argv = ["--titles", str(titles), "--stories", str(stories), "--ttl", str(ttl)]
+    argv += (["--plots", str(plots)] if plots else []) + (["--quick"] if quick else [])
+    _run_benchmark("headline", argv + (["--json"] if as_json else []))
+
+
 def _run_benchmark(name: str, argv: list[str]) -> None:
     script = BENCHMARKS / f"{name}.py"
     if not script.exists():
