@@ -2,7 +2,7 @@
 
 :class:`LegacyPageBuilder` builds the same fragments as :class:`marrow.pages.PageBuilder` — the same
 layout file, the same sections in the same order, rows cut to the device's length, titles deduplicated
-down the page and across fragments (``marrow.pages.assembly.take``), cards formatted for the device,
+down the page and across fragments (``take``), cards formatted for the device,
 the rest of the page behind a signed cursor (``marrow.pages.fragments``) — but reads every row and
 record as a key from the page data service (:mod:`legacy.keys`) instead of from a store version in
 memory. What differs is the data access: a section's row is a precomputed list of ids (the visitor's
@@ -31,13 +31,25 @@ import msgspec
 from legacy import keys
 from marrow import records
 from marrow.pages import Card, Fragment, Layouts, Section, SectionSpec, Visitor
-from marrow.pages.assembly import take
 from marrow.pages.fragments import Cursor, CursorCodec
 from marrow.pages.sections import CANDIDATES
 
 PERSONALISED = ("continue_watching", "because_you_watched", "my_list")
 _IDS = msgspec.json.Decoder(list[int])
 _DECODERS: dict[str, Any] = {t.__name__: msgspec.json.Decoder(t) for t in records.TYPES}
+
+
+def take(candidates: Iterable[int], seen: set[int], length: int) -> list[int]:
+    """The first ``length`` candidates not in ``seen``; adds them to ``seen`` (page construction's
+    dedup, one id at a time, as a page service over keys does it)."""
+    out: list[int] = []
+    for c in candidates:
+        if c not in seen:
+            seen.add(c)
+            out.append(c)
+            if len(out) == length:
+                break
+    return out
 
 
 class PageData(Protocol):

@@ -7,9 +7,10 @@ filters every title row by the visitor's country and maturity (so no generator c
 ranks it, removes titles already shown higher on the page and cuts it to the device's length.
 
 Generators are small objects in a registry (``GENERATORS``); a layout names them. ``inline``
-generators read only the store and finish in microseconds, so they run in the request's thread;
-the others (personalised ones, and any generator a fault is injected into) run in a pool, where the
-page's deadline can abandon them.
+generators read only the store and what the builder already fetched (the profile's engagement), and
+finish in microseconds, so they run in the request's thread — every built-in one does. A generator
+that waits on something (a remote personaliser: set ``inline = False``), and any generator a fault is
+injected into, runs in a pool, where the page's deadline can abandon it.
 """
 
 from __future__ import annotations
@@ -148,7 +149,6 @@ class Collection(_Generator):
 class BecauseYouWatched(_Generator):
     """Titles like the one the profile played last (on a title page: like the page's title)."""
 
-    inline = False  # personalised: may wait for history
 
     def generate(self, ctx: Context, params: Mapping[str, Any]) -> Row | None:
         subject = ctx.subject if ctx.page == "title" and isinstance(ctx.subject, int) else None
@@ -172,8 +172,6 @@ class BecauseYouWatched(_Generator):
 class ContinueWatching(_Generator):
     """Titles the profile started and did not finish, most recent first."""
 
-    inline = False
-
     def generate(self, ctx: Context, params: Mapping[str, Any]) -> Row | None:
         started: dict[int, None] = {}
         finished = set()
@@ -190,8 +188,6 @@ class ContinueWatching(_Generator):
 
 class MyList(_Generator):
     """Titles the profile added to its list, most recent first."""
-
-    inline = False
 
     def generate(self, ctx: Context, params: Mapping[str, Any]) -> Row | None:
         latest: dict[int, str] = {}  # newest first: a title's first event says whether it is listed
