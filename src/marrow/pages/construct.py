@@ -144,7 +144,6 @@ class PageBuilder:
         if isinstance(cursor, str):
             cursor = self.codec.decode(cursor)
         first = cursor.next if cursor is not None else 0
-        seen = cursor.seen_ids() if cursor is not None else set()
         page_started = cursor.started if cursor is not None else self.clock()
         if cursor is not None:
             subject, query = cursor.subject, cursor.query
@@ -166,10 +165,11 @@ class PageBuilder:
         self._generate(ctx, slots, waits_end)
         rows = [(s, self._eligible(ctx, s.row)) for s in slots if s.row is not None]
         fallbacks = [s.fallback for s in slots if s.fallback is not None]
-        shown = np.zeros(len(cat.present), dtype=bool)  # titles on the page so far, by ordinal
-        if seen:
-            earlier = cat.ordinals_of(sorted(seen))
-            shown[earlier[earlier >= 0]] = True
+        capacity = len(cat.present)
+        if cursor is not None and consistent:  # titles on the page so far, by ordinal
+            shown = cursor.shown(capacity)
+        else:
+            shown = np.zeros(capacity, dtype=bool)
         played = {e.title for e in engagement if e.action == "play"}
         heads = self._heads(ctx, rows, shown.copy())
         seen_by_profile = Seen.of(self._histories(ctx, heads, waits_end, fallbacks), played)
@@ -186,7 +186,6 @@ class PageBuilder:
             else:
                 row.ordinals = row.ordinals[: slot.spec.length or ctx.length]
         sections = self._assemble(ctx, rows)
-        seen.update(cat.ids[np.flatnonzero(shown)].tolist())
         # what assembly took, smoothed: later pages stop waiting for sections three times that early
         # (and never less than 20 ms: a busy machine stalls a thread for that long now and then)
         self._took = 0.8 * self._took + 0.2 * (time.perf_counter() - assembling)
@@ -203,7 +202,7 @@ class PageBuilder:
                     getattr(view, "offset", None),
                     last,
                     page_started,
-                    Cursor.pack_seen(seen),
+                    Cursor.pack_shown(shown),
                 )
             )
         return Fragment(

@@ -2,9 +2,11 @@
 
 A :class:`Cursor` says where the next fragment starts and what it must keep: the store version the
 first fragment read (so every fragment of a page reads one consistent version), the titles already
-shown (so rows stay deduplicated across fragments) and when the page was started (so engagement
-since then can trigger a row). It travels as an opaque, URL-safe string; a malformed or tampered one
-is refused with :class:`~marrow.errors.RequestError`, never half-used.
+shown (a bitmap over that version's ordinals, so rows stay deduplicated across fragments without a
+lookup per title) and when the page was started (so engagement since then can trigger a row). A
+cursor whose version is gone starts its rows afresh: the fragment says so (``consistent=False``).
+It travels as an opaque, URL-safe string; a malformed or tampered one is refused with
+:class:`~marrow.errors.RequestError`, never half-used.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import numpy as np
 
 from marrow.errors import RequestError
 
-MAX_SEEN = 20_000  # titles a cursor remembers; more than any page shows
+MAX_ORDINALS = 1 << 27  # a bitmap of titles shown covers at most this many ordinals (16 MiB unpacked)
 
 
 class Cursor(msgspec.Struct, frozen=True, array_like=True):
@@ -32,21 +34,26 @@ class Cursor(msgspec.Struct, frozen=True, array_like=True):
     offset: int | None  # a local client's view: the offset of the overlay the page reads
     next: int  # index of the first section of the next fragment
     started: float  # when the first fragment was built (seconds since the epoch)
-    seen: bytes  # ids already shown, zlib'd sorted uint32 deltas
+    seen: bytes  # titles already shown: a zlib'd bitmap over the version's Title ordinals
 
     @staticmethod
-    def pack_seen(ids: set[int]) -> bytes:
-        arr = np.fromiter(sorted(ids), dtype=np.int64, count=len(ids))
-        return zlib.compress(np.diff(arr, prepend=0).astype(np.uint32).tobytes(), 1)
+    def pack_shown(shown: np.ndarray) -> bytes:
+        """``shown`` (a bool per Title ordinal of the cursor's version) as the cursor carries it."""
+        return zlib.compress(np.packbits(shown, bitorder="little").tobytes(), 1)
 
-    def seen_ids(self) -> set[int]:
+    def shown(self, capacity: int) -> np.ndarray:
+        """The titles already shown, a bool per ordinal of the cursor's version (of ``capacity``)."""
+        if capacity > MAX_ORDINALS:
+            raise RequestError(f"a page over {capacity:,} titles is too large for a cursor")
         try:
-            raw = zlib.decompress(self.seen, bufsize=4 * MAX_SEEN)
+            raw = zlib.decompress(self.seen, bufsize=capacity // 8 + 1)
         except zlib.error:
             raise RequestError("the cursor is damaged (its seen titles do not decompress)") from None
-        if len(raw) % 4 or len(raw) > 4 * MAX_SEEN:
-            raise RequestError("the cursor is damaged (its seen titles are malformed)")
-        return set(np.cumsum(np.frombuffer(raw, dtype=np.uint32).astype(np.int64)).tolist())
+        if len(raw) != (capacity + 7) // 8:
+            raise RequestError("the cursor is damaged (its seen titles are not this version's)")
+        return np.unpackbits(np.frombuffer(raw, dtype=np.uint8), count=capacity, bitorder="little").astype(
+            bool
+        )
 
 
 class CursorCodec:

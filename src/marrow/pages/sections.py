@@ -149,7 +149,6 @@ class Collection(_Generator):
 class BecauseYouWatched(_Generator):
     """Titles like the one the profile played last (on a title page: like the page's title)."""
 
-
     def generate(self, ctx: Context, params: Mapping[str, Any]) -> Row | None:
         subject = ctx.subject if ctx.page == "title" and isinstance(ctx.subject, int) else None
         if subject is None:
