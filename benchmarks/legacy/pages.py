@@ -22,11 +22,13 @@ from __future__ import annotations
 
 import secrets
 import time
+import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import msgspec
+import numpy as np
 
 from legacy import keys
 from marrow import records
@@ -37,6 +39,17 @@ from marrow.pages.sections import CANDIDATES
 PERSONALISED = ("continue_watching", "because_you_watched", "my_list")
 _IDS = msgspec.json.Decoder(list[int])
 _DECODERS: dict[str, Any] = {t.__name__: msgspec.json.Decoder(t) for t in records.TYPES}
+
+
+def _pack_ids(ids: set[int]) -> bytes:
+    """Title ids shown so far, as a legacy cursor carries them (it has no ordinals): zlib'd deltas."""
+    arr = np.fromiter(sorted(ids), dtype=np.int64, count=len(ids))
+    return zlib.compress(np.diff(arr, prepend=0).astype(np.uint32).tobytes(), 1)
+
+
+def _unpack_ids(packed: bytes) -> set[int]:
+    raw = zlib.decompress(packed)
+    return set(np.cumsum(np.frombuffer(raw, dtype=np.uint32).astype(np.int64)).tolist())
 
 
 def take(candidates: Iterable[int], seen: set[int], length: int) -> list[int]:
@@ -96,7 +109,7 @@ class LegacyPageBuilder:
         if isinstance(cursor, str):
             cursor = self.codec.decode(cursor)
         first = cursor.next if cursor is not None else 0
-        seen = cursor.seen_ids() if cursor is not None else set()
+        seen = _unpack_ids(cursor.seen) if cursor is not None else set()
         page_started = cursor.started if cursor is not None else time.time()
         if cursor is not None:
             subject = cursor.subject
@@ -120,7 +133,7 @@ class LegacyPageBuilder:
         next_cursor = None
         if last < len(layout.sections):
             next_cursor = self.codec.encode(
-                Cursor(page, subject, None, None, "legacy", None, last, page_started, Cursor.pack_seen(seen))
+                Cursor(page, subject, None, None, "legacy", None, last, page_started, _pack_ids(seen))
             )
         return Fragment(
             page,
