@@ -59,3 +59,13 @@ def test_impressions_serve_refuses_to_start_on_bad_settings(tmp_path: Path) -> N
     result = runner.invoke(app, ["impressions", "serve"], env={**env, "MARROW_IMPRESSIONS_DIAL_UP": "2"})
     assert result.exit_code == 1
     assert "dial_up: Expected `float` <= 1.0" in result.output
+
+
+def test_demo_refuses_bad_settings_before_starting_anything(tmp_path: Path) -> None:
+    config = tmp_path / "marrow.toml"
+    config.write_text('[platform]\nport = "eighty"\n')
+    result = runner.invoke(app, ["demo", "--config", str(config)])
+    assert result.exit_code == 1 and "setting platform.port" in result.output
+    result = runner.invoke(app, ["demo"], env={"MARROW_PLATFORM_FOLD_INTERVAL": "0"})
+    assert result.exit_code == 1 and "fold_interval" in result.output
+    assert not (tmp_path / "var").exists()

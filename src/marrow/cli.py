@@ -33,11 +33,12 @@ BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 
 @app.command()
 def demo(
-    root: Path = typer.Option(
-        Path("var/demo"), help="Where the platform keeps its data (reused by later runs)."
+    root: Path | None = typer.Option(None, help="Where the platform keeps its data [default: var/demo]."),
+    port: int | None = typer.Option(
+        None, min=0, max=65532, help="The site's port; editor, explorer, API: the next three [default: 8700]."
     ),
-    port: int = typer.Option(
-        8700, min=0, max=65532, help="The site's port; editor, explorer, API: the next three."
+    config: Path | None = typer.Option(
+        None, "--config", exists=True, dir_okay=False, help="A TOML file with a [platform] table."
     ),
     titles: int = typer.Option(18_000, min=10, help="Titles in the sample content (first run only)."),
     stories: int = typer.Option(5_000, min=0, help="Stories in the sample content (first run only)."),
@@ -45,20 +46,29 @@ def demo(
 ) -> None:
     """The whole platform on the embedded default with sample content: site, editor, explorer, impressions.
 
+    Settings come from --config's [platform] table, then MARROW_PLATFORM_* variables, then these options.
     With --check: sign in, edit a story, see it in the preview, publish, see it on the site, generate
     impressions and see the ranking change — on a fresh directory and free ports; exits 1 on a failure.
     """
+    import msgspec
+
     from marrow import demo as demo_module
     from marrow.platform import PlatformSettings
+    from marrow.settings import load_settings
 
-    if check:
-        outcome = demo_module.check(console)
-        if not outcome.ok:
-            raise typer.Exit(1)
-        console.print(f"[bold green]demo check passed[/] ({sum(t for _, t, _ in outcome.steps):.1f} s)")
-        return
     try:
-        demo_module.serve(PlatformSettings(root=str(root), port=port), titles, stories, console)
+        settings = load_settings(PlatformSettings, "platform", config)
+        given = {
+            k: v for k, v in {"root": str(root) if root else None, "port": port}.items() if v is not None
+        }
+        settings = msgspec.structs.replace(settings, **given)
+        if check:
+            outcome = demo_module.check(console)
+            if not outcome.ok:
+                raise typer.Exit(1)
+            console.print(f"[bold green]demo check passed[/] ({sum(t for _, t, _ in outcome.steps):.1f} s)")
+            return
+        demo_module.serve(settings, titles, stories, console)
     except (MarrowError, OSError) as e:
         console.print(f"[red]{e}[/]")
         raise typer.Exit(1) from None

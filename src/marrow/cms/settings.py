@@ -1,4 +1,5 @@
-"""Settings as data: a typed struct per component, read from a TOML file and the environment.
+"""The CMS's settings (section ``[cms]``, environment ``MARROW_CMS_*``), read with
+:func:`marrow.settings.load_settings` (re-exported here).
 
     [cms]                                  # marrow.toml
     database = "postgresql://cms@db/cms?schema=cms"
@@ -13,19 +14,13 @@ should be — before anything is started.
 
 from __future__ import annotations
 
-import os
-import tomllib
-from collections.abc import Mapping
-from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Literal
 
 import msgspec
 
-from marrow.errors import ConfigError
+from marrow.settings import load_settings
 
 __all__ = ["CMSSettings", "load_settings"]
-
-S = TypeVar("S", bound=msgspec.Struct)
 
 
 class CMSSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, frozen=True):
@@ -40,41 +35,3 @@ class CMSSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, froz
     nats_subject: str = "marrow.cms.events"
     #: seconds between the relay's rounds when no save nudges it
     relay_interval: Annotated[float, msgspec.Meta(gt=0, le=60)] = 0.5
-
-
-def load_settings(
-    cls: type[S],
-    section: str,
-    path: str | Path | None = None,
-    environ: Mapping[str, str] | None = None,
-) -> S:
-    """``cls`` from section ``[section]`` of the TOML file at ``path`` (if given), overridden by
-    environment variables ``MARROW_<SECTION>_<FIELD>``."""
-    values: dict[str, Any] = {}
-    where = "the defaults"
-    if path is not None:
-        try:
-            with open(path, "rb") as f:
-                data = tomllib.load(f)
-        except OSError as e:
-            raise ConfigError(f"cannot read the settings file {path}: {e}") from None
-        except tomllib.TOMLDecodeError as e:
-            raise ConfigError(f"the settings file {path} is not valid TOML: {e}") from None
-        table = data.get(section, {})
-        if not isinstance(table, dict):
-            raise ConfigError(f"[{section}] in {path} must be a table of settings")
-        values.update(table)
-        where = str(path)
-    prefix = f"MARROW_{section.upper()}_"
-    env = os.environ if environ is None else environ
-    from_env = {k.removeprefix(prefix).lower(): v for k, v in env.items() if k.startswith(prefix)}
-    if from_env:
-        where += f" and {', '.join(prefix + k.upper() for k in from_env)}"
-    values.update(from_env)
-    try:
-        # strict=False: environment values are strings, "0.5" must read as a float
-        return msgspec.convert(values, cls, strict=False)
-    except msgspec.ValidationError as e:
-        field = str(e).rpartition("$.")[2].rstrip("`") if "$." in str(e) else ""
-        hint = f" (setting {section}.{field})" if field else ""
-        raise ConfigError(f"invalid settings from {where}{hint}: {e}") from None

@@ -1,5 +1,5 @@
 """Ingestion's settings (section ``[ingest]``, environment ``MARROW_INGEST_*``); see
-:func:`marrow.cms.settings.load_settings`."""
+:func:`marrow.settings.load_settings`."""
 
 from __future__ import annotations
 
