@@ -26,6 +26,7 @@ waits for it); :meth:`close` stops everything it started, in reverse order.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import random
 import threading
@@ -142,7 +143,7 @@ class Platform:
         whatever the CMS holds that the namespaces do not. Returns the documents imported (0 when the
         CMS had content already)."""
         imported = 0
-        if not self.cms.documents("title", published=True):
+        if self.cms.search("title", limit=1)[1] == 0:  # an empty CMS: the sample, once
             content = cms_sample.generate(titles=titles, stories=stories)
             dates = {("story", i): float(when) for i, when in content.published.items()}
             imported = self.cms.import_documents(content.documents(), editor="sample", published_at=dates)
@@ -234,7 +235,7 @@ class Simulation:
 
     def _taste(self, profile: int, view: Any) -> set[str]:
         if profile not in self._tastes:
-            genres = sorted({g for t in list(view["Title"])[:500] for g in t.genres})
+            genres = sorted({g for t in itertools.islice(view["Title"], 500) for g in t.genres})
             self._tastes[profile] = set(random.Random(profile).sample(genres, min(3, len(genres))))
         return self._tastes[profile]
 
