@@ -164,17 +164,25 @@ def test_the_check_lets_allowed_imports_through(tmp_path: Path, monkeypatch: pyt
 # platform packages import each other except ingest → cms.
 
 PLATFORM_RULES = {
-    "cms": {"marrow.errors", "marrow.cms", "marrow.store"},
+    "cms": {"marrow.errors", "marrow.settings", "marrow.cms", "marrow.store"},
     "ingest": {
         "marrow.errors",
+        "marrow.settings",
         "marrow.cms",
         "marrow.ingest",
         "marrow.records",
         "marrow.store",
         "marrow.raw",
     },
-    "impressions": {"marrow.errors", "marrow.store", "marrow.raw", "marrow.impressions"},
-    "pages": {"marrow.errors", "marrow.store", "marrow.raw", "marrow.records", "marrow.pages"},
+    "impressions": {"marrow.errors", "marrow.settings", "marrow.store", "marrow.raw", "marrow.impressions"},
+    "pages": {
+        "marrow.errors",
+        "marrow.settings",
+        "marrow.store",
+        "marrow.raw",
+        "marrow.records",
+        "marrow.pages",
+    },
 }
 
 
@@ -206,3 +214,9 @@ def test_the_platform_check_sees_a_wrong_import(tmp_path: Path, monkeypatch: pyt
     )
     monkeypatch.setattr(sys.modules[__name__], "SRC", fake_src)
     assert platform_violations(module, PLATFORM_RULES["cms"]) == ["marrow/cms/bad.py:2 imports marrow.web"]
+
+
+def test_settings_import_nothing_of_ours_but_errors() -> None:
+    """Every layer reads its settings through marrow.settings, so it must sit below all of them."""
+    settings = SRC / "marrow" / "settings.py"
+    assert [m for _, m in imports(settings, "marrow") if m.startswith("marrow")] == ["marrow.errors"]
