@@ -22,7 +22,7 @@ import numpy as np
 
 from marrow.store._accel import speedups
 from marrow.store._packed import Packed, bits_for, choose_layout
-from marrow.store._strings import Symbols
+from marrow.store._strings import Codec
 
 
 @dataclass(frozen=True)
@@ -31,10 +31,10 @@ class Table:
 
     ends: Packed  # cumulative end offset of entry k
     data: np.ndarray  # uint8
-    symbols: Symbols | None = None  # entries are compressed with these, when set
+    symbols: Codec | None = None  # entries are compressed with this codec, when set
 
     @classmethod
-    def build(cls, values: list[bytes], symbols: Symbols | None = None) -> Table:
+    def build(cls, values: list[bytes], symbols: Codec | None = None) -> Table:
         if symbols is not None:
             data, lengths = symbols.encode(values)
         else:
@@ -111,7 +111,7 @@ class Column:
     ends: Packed | None = None
     data: np.ndarray | None = None
     values: Codes | None = None
-    symbols: Symbols | None = None  # var columns: strings compressed with these, when set
+    symbols: Codec | None = None  # var columns: strings compressed with this codec, when set
 
     @property
     def nbytes(self) -> int:

@@ -19,7 +19,7 @@ import numpy as np
 from marrow.errors import RecordError
 from marrow.store._columns import Codes, Column, Table, _ranges, ends_packed
 from marrow.store._packed import Packed, bits_for, choose_layout
-from marrow.store._strings import Symbols, train
+from marrow.store._strings import Codec, train
 from marrow.store.schema import FieldType
 
 DICT_MODE_MAX_DISTINCT = 0.5  # dict mode when distinct values / values is at most this
@@ -230,7 +230,7 @@ def table_values(kind: str, table: Table, ids: np.ndarray, nulls: np.ndarray) ->
 
 
 def slices(
-    kind: str, data: np.ndarray, starts: np.ndarray, ends: np.ndarray, symbols: Symbols | None = None
+    kind: str, data: np.ndarray, starts: np.ndarray, ends: np.ndarray, symbols: Codec | None = None
 ) -> list[Any]:
     raw = memoryview(data)
     if symbols is not None:

@@ -1,18 +1,25 @@
-"""String compression with a static symbol table, after FSST (Boncz, Neumann, Leis, VLDB 2020).
+"""String compression, one string at a time, with a codec trained per column.
 
-A :class:`Symbols` table holds up to 255 symbols of 1 to 8 bytes; a compressed string is a sequence
-of codes, each standing for one symbol, with code 255 escaping one literal byte. Every string is
-compressed on its own, so a read decodes just the string it wants (in C: a table look-up and an
-8-byte copy per code).
+* :class:`Symbols` — a static symbol table, after FSST (Boncz, Neumann, Leis, VLDB 2020): up to 255
+  symbols of 1 to 8 bytes; a compressed string is a sequence of codes, each standing for one symbol,
+  with code 255 escaping one literal byte. Decoding is a table look-up and an 8-byte copy per code (in
+  C). The codec of short strings: titles, names, slugs, URLs.
+* :class:`Deflate` — raw deflate (zlib) with a preset dictionary drawn from the column's values. Its
+  back-references reach across a value (a story body repeats an image's path once per device) and into
+  the dictionary (what values share: markup, field names, boilerplate); decoding costs microseconds a
+  kilobyte, in Python. The codec of long strings (values averaging :data:`LONG_BYTES` or more), when
+  it saves more than symbols would.
 
-A column's table is trained once, on a sample of its first values, and kept: later patches compress
-with the same table, so compressed bytes can be spliced between versions as they are. A column is
-compressed only when training saves at least :data:`MIN_SAVING` of the sample.
+Every string is compressed on its own, so a read decodes just the string it wants. A column's codec is
+trained once, on a sample of its first values, and kept: later patches compress with the same codec,
+so compressed bytes can be spliced between versions as they are. A column is compressed only when
+training saves at least :data:`MIN_SAVING` of the sample.
 """
 
 from __future__ import annotations
 
 import random
+import zlib
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,6 +33,8 @@ MIN_SAVING = 0.2  # compress a column only if this share of the sample's bytes i
 SAMPLE_BYTES = 1 << 17
 MIN_BYTES = 4096  # columns smaller than this stay plain
 ROUNDS = 5
+LONG_BYTES = 100  # values averaging this many bytes or more may be deflated instead
+ZDICT_BYTES = 1 << 15  # deflate's window: a preset dictionary longer than this is never reached
 
 
 @dataclass(frozen=True, eq=False)
@@ -102,10 +111,63 @@ class Symbols:
         return bytes(out)
 
 
-def train(values: list[bytes]) -> Symbols | None:
-    """A symbol table for these values, or None when compression would not pay (or no C encoder)."""
-    if speedups is None:
-        return None  # training needs the C encoder; columns stay plain without it
+@dataclass(frozen=True, eq=False)
+class Deflate:
+    """Raw deflate with a preset dictionary (see the module docstring)."""
+
+    zdict: np.ndarray  # uint8: the preset dictionary, at most ZDICT_BYTES
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.zdict.nbytes)
+
+    def _dict(self) -> bytes:
+        return self.zdict.tobytes()
+
+    def decode(self, data: Any) -> bytes:
+        """One compressed string back to its bytes."""
+        inflate = zlib.decompressobj(-15, zdict=self._dict())
+        return inflate.decompress(bytes(data)) + inflate.flush()
+
+    def encode(self, values: list[bytes]) -> tuple[np.ndarray, np.ndarray]:
+        """Compress each value; returns (compressed pool, compressed length of each value)."""
+        zdict = self._dict()
+        pieces = []
+        for v in values:
+            deflate = zlib.compressobj(6, zlib.DEFLATED, -15, 9, zlib.Z_DEFAULT_STRATEGY, zdict)
+            pieces.append(deflate.compress(v) + deflate.flush())
+        pool = np.frombuffer(b"".join(pieces), dtype=np.uint8).copy() if pieces else np.zeros(0, np.uint8)
+        return pool, np.fromiter((len(p) for p in pieces), dtype=np.uint64, count=len(pieces))
+
+    @classmethod
+    def trained(cls, sample: list[bytes], limit: int = ZDICT_BYTES) -> Deflate:
+        """A dictionary of at most ``limit`` bytes of the sample's values, most common last (deflate
+        finds the nearest bytes cheapest): each value once, those that recur nearest the end."""
+        counts: dict[bytes, int] = defaultdict(int)
+        for v in sample:
+            counts[v] += 1
+        ordered = sorted(counts, key=lambda v: (counts[v], len(v)))
+        picked, size = [], 0
+        for v in reversed(ordered):
+            if size + len(v) > min(limit, ZDICT_BYTES):
+                break
+            picked.append(v)
+            size += len(v)
+        return cls(np.frombuffer(b"".join(reversed(picked)), dtype=np.uint8).copy())
+
+
+Codec = Symbols | Deflate  #: how a column's strings are compressed
+
+
+def fingerprint(codec: Codec) -> bytes:
+    """The bytes that make ``codec`` what it is (for checksums of a state)."""
+    if isinstance(codec, Deflate):
+        return b"deflate" + codec.zdict.tobytes()
+    return codec.words.tobytes() + codec.lengths.tobytes()
+
+
+def train(values: list[bytes]) -> Codec | None:
+    """A codec for these values, or None when compression would not pay (or, for symbols, no C encoder)."""
     total = sum(len(v) for v in values)
     if total < MIN_BYTES:
         return None
@@ -114,15 +176,27 @@ def train(values: list[bytes]) -> Symbols | None:
         rng = random.Random(len(values))
         sample = rng.sample(values, max(1, int(len(values) * SAMPLE_BYTES / total)))
     data = b"".join(sample)
-    ends = np.cumsum(np.fromiter((len(v) for v in sample), dtype=np.int64, count=len(sample)))
-    symbols: list[bytes] = []
-    for _ in range(ROUNDS):
-        symbols = _round(symbols, data, ends)
-    table = Symbols.of(symbols)
-    packed, _ = speedups.fsst_encode(table.words, table.lengths, data, ends)
-    if len(packed) > (1 - MIN_SAVING) * len(data):
-        return None
-    return table
+    # sizes are projected onto the whole column: a codec's table costs once, its ratio on every value
+    best: Codec | None = None
+    best_size = (1 - MIN_SAVING) * total
+    if speedups is not None:  # training symbols needs the C encoder
+        ends = np.cumsum(np.fromiter((len(v) for v in sample), dtype=np.int64, count=len(sample)))
+        symbols: list[bytes] = []
+        for _ in range(ROUNDS):
+            symbols = _round(symbols, data, ends)
+        table = Symbols.of(symbols)
+        packed, _ = speedups.fsst_encode(table.words, table.lengths, data, ends)
+        size = len(packed) / len(data) * total + table.nbytes
+        if size < best_size:
+            best, best_size = table, size
+    if total >= LONG_BYTES * len(values) and len(sample) >= 2:
+        half = len(sample) // 2  # trained on one half, measured on the other: no flattering itself
+        deflate = Deflate.trained(sample[:half], total // 8)  # a dictionary worth its bytes
+        held_out = sample[half:]
+        ratio = int(deflate.encode(held_out)[1].sum()) / sum(len(v) for v in held_out)
+        if ratio * total + deflate.nbytes < best_size:
+            best = deflate
+    return best
 
 
 def _round(symbols: list[bytes], data: bytes, ends: np.ndarray) -> list[bytes]:

@@ -15,6 +15,7 @@ import numpy as np
 
 from marrow.store._columns import Column, splice
 from marrow.store._packed import Packed, pack_rows
+from marrow.store._strings import fingerprint
 from marrow.store.schema import ObjectSchema
 
 
@@ -73,8 +74,7 @@ class TypeData:
                         h.update(memoryview(np.ascontiguousarray(codes.table.ends.array)).cast("B"))
                         h.update(memoryview(codes.table.data))
                         if codes.table.symbols is not None:
-                            h.update(codes.table.symbols.words.tobytes())
-                            h.update(codes.table.symbols.lengths.tobytes())
+                            h.update(fingerprint(codes.table.symbols))
             if col.ends is not None:
                 e = col.ends
                 h.update(f"{e.bits}:{e.stride}:{e.offset}".encode())
@@ -82,8 +82,7 @@ class TypeData:
             if col.data is not None:
                 h.update(memoryview(col.data))
             if col.symbols is not None:
-                h.update(col.symbols.words.tobytes())
-                h.update(col.symbols.lengths.tobytes())
+                h.update(fingerprint(col.symbols))
         return h.hexdigest()
 
 

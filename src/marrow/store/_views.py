@@ -16,6 +16,7 @@ import numpy as np
 from marrow.store._accel import ACCELERATED, speedups
 from marrow.store._columns import Codes, Column
 from marrow.store._packed import Packed
+from marrow.store._strings import Deflate
 from marrow.store.schema import FieldType
 
 if TYPE_CHECKING:
@@ -172,8 +173,8 @@ _C_KINDS = {
 
 def c_field(ftype: FieldType, col: Column, reader: TypeReader) -> Any:
     """The C descriptor for a scalar or string field, or None where only Python reads it."""
-    if not ACCELERATED or col.shape not in ("scalar", "var"):
-        return None
+    if not ACCELERATED or col.shape not in ("scalar", "var") or isinstance(col.symbols, Deflate):
+        return None  # deflated strings are read in Python (zlib); the rest in C
     sp = speedups
     if col.shape == "var":
         assert col.ends is not None and col.data is not None
@@ -201,6 +202,8 @@ def c_codes(ftype: FieldType, codes: Codes, reader: TypeReader | None = None) ->
     without a ``reader``)."""
     if not ACCELERATED or (ftype.kind == "ref" and reader is None):
         return None
+    if codes.table is not None and isinstance(codes.table.symbols, Deflate):
+        return None
     sp = speedups
     p = codes.packed
     if ftype.kind in ("string", "bytes"):
@@ -208,6 +211,7 @@ def c_codes(ftype: FieldType, codes: Codes, reader: TypeReader | None = None) ->
         kind = sp.K_DICT_STR if ftype.kind == "string" else sp.K_DICT_BYTES
         t = codes.table
         sym = t.symbols
+        assert not isinstance(sym, Deflate)
         return sp.Field(
             kind,
             p.array,

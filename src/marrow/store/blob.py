@@ -28,7 +28,7 @@ import numpy as np
 from marrow.errors import BlobVersionError, CorruptBlobError, SchemaError
 from marrow.store._columns import Codes, Column, Table
 from marrow.store._packed import Packed
-from marrow.store._strings import Symbols
+from marrow.store._strings import Codec, Deflate, Symbols
 from marrow.store._typedata import TypeData, TypeDelta
 from marrow.store.schema import Schema
 
@@ -89,7 +89,9 @@ class _Writer:
             out["table_start"] = c.table_start
         return out
 
-    def symbols(self, s: Symbols) -> dict[str, int]:
+    def symbols(self, s: Codec) -> dict[str, int]:
+        if isinstance(s, Deflate):
+            return {"deflate": self.section(s.zdict)}
         return {"words": self.section(s.words), "lengths": self.section(s.lengths)}
 
     def column(self, col: Column) -> dict[str, Any]:
@@ -251,9 +253,14 @@ def _decode(kind: str, h: dict[str, Any], buf: Any) -> Blob:
             raise CorruptBlobError(f"a packed array of {n} codes of {bits} bits does not fit its section")
         return p
 
-    def symbols(d: dict[str, int] | None) -> Symbols | None:
+    def symbols(d: dict[str, int] | None) -> Codec | None:
         if d is None:
             return None
+        if "deflate" in d:
+            zdict = arr(d["deflate"])
+            if zdict.dtype != np.uint8 or len(zdict) > 1 << 15:
+                raise CorruptBlobError("a deflate dictionary is malformed")
+            return Deflate(zdict)
         words, lengths = arr(d["words"]), arr(d["lengths"])
         if len(words) != 255 or len(lengths) != 255 or int(lengths.max()) > 8:
             raise CorruptBlobError("a string symbol table is malformed")
