@@ -86,7 +86,7 @@ def encode_codes(
         if old is not None and old.table is not None:
             symbols = old.table.symbols  # keep the column's table, so old and new entries agree
         else:
-            symbols = train(new_entries)
+            symbols = train(new_entries, deflate=False)  # tables are read in bulk: keep them on the C path
         return Codes(Packed.encode(out, bits), 0, Table.build(new_entries, symbols), table_start)
     # integers, booleans and references
     null_at = [i for i, v in enumerate(values) if v is None]

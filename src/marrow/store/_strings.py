@@ -166,8 +166,10 @@ def fingerprint(codec: Codec) -> bytes:
     return codec.words.tobytes() + codec.lengths.tobytes()
 
 
-def train(values: list[bytes]) -> Codec | None:
-    """A codec for these values, or None when compression would not pay (or, for symbols, no C encoder)."""
+def train(values: list[bytes], deflate: bool = True) -> Codec | None:
+    """A codec for these values, or None when compression would not pay (or, for symbols, no C
+    encoder). ``deflate=False``: symbols only (a dictionary-mode table, whose entries rows read in
+    bulk, stays on the C path)."""
     total = sum(len(v) for v in values)
     if total < MIN_BYTES:
         return None
@@ -189,7 +191,7 @@ def train(values: list[bytes]) -> Codec | None:
         size = len(packed) / len(data) * total + table.nbytes
         if size < best_size:
             best, best_size = table, size
-    if total >= LONG_BYTES * len(values) and len(sample) >= 2:
+    if deflate and total >= LONG_BYTES * len(values) and len(sample) >= 2:
         half = len(sample) // 2  # trained on one half, measured on the other: no flattering itself
         deflate = Deflate.trained(sample[:half], total // 8)  # a dictionary worth its bytes
         held_out = sample[half:]
