@@ -193,11 +193,11 @@ def train(values: list[bytes], deflate: bool = True) -> Codec | None:
             best, best_size = table, size
     if deflate and total >= LONG_BYTES * len(values) and len(sample) >= 2:
         half = len(sample) // 2  # trained on one half, measured on the other: no flattering itself
-        deflate = Deflate.trained(sample[:half], total // 8)  # a dictionary worth its bytes
+        deflated = Deflate.trained(sample[:half], total // 8)  # a dictionary worth its bytes
         held_out = sample[half:]
-        ratio = int(deflate.encode(held_out)[1].sum()) / sum(len(v) for v in held_out)
-        if ratio * total + deflate.nbytes < best_size:
-            best = deflate
+        ratio = int(deflated.encode(held_out)[1].sum()) / sum(len(v) for v in held_out)
+        if ratio * total + deflated.nbytes < best_size:
+            best = deflated
     return best
 
 
