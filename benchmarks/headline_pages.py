@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import socket
 import statistics
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -57,8 +58,11 @@ def shape(fragments: list[Fragment]) -> list[Any]:
 
 @contextmanager
 def socket_calls() -> Iterator[list[int]]:
-    """Count connects, sends and receives on Python sockets in this process while inside."""
+    """Count connects, sends and receives on Python sockets made by this thread while inside (the
+    page being built; not the background threads of the process, such as the near-cache's refresher,
+    whose timers fire whenever they will)."""
     counter = [0]
+    me = threading.get_ident()
     names = ("connect", "connect_ex", "send", "sendall", "sendto", "recv", "recv_into")
     originals = {n: getattr(socket.socket, n) for n in names}
 
@@ -66,7 +70,8 @@ def socket_calls() -> Iterator[list[int]]:
         original = originals[name]
 
         def call(self: socket.socket, *args: Any, **kw: Any) -> Any:
-            counter[0] += 1
+            if threading.get_ident() == me:
+                counter[0] += 1
             return original(self, *args, **kw)
 
         return call
