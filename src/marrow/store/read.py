@@ -31,6 +31,8 @@ from marrow.store.blob import Blob, read_blob, write_blob
 from marrow.store.index import HashIndex, PrefixIndex, PrimaryKeyIndex
 from marrow.store.schema import Schema
 
+MAX_ENTRY_KEYS = 64  # map keys whose entry positions a type keeps (TypeReader.read_entry)
+
 
 class ReadState:
     """One version of a dataset: per type, its records and their indexes."""
@@ -169,7 +171,7 @@ class TypeReader:
         self._hash: dict[str, HashIndex] = {}
         self._prefix: dict[tuple[str, bool], PrefixIndex] = {}
         self._decoders: dict[str, tuple[Any, Any]] = {}
-        self._entry_codes: dict[tuple[str, Any], int] = {}
+        self._entries: dict[tuple[str, Any], np.ndarray] = {}  # see _entry_positions
         state._readers[self.name] = self  # before the views, so references can find this type
         self.View: type[RecordView] = view_class(self)
         self.view = self.View  # ordinal -> view, without checks (hot path)
@@ -299,33 +301,45 @@ class TypeReader:
         col = self.data.columns[field]
         if col.shape != "map" or f.type.element is None or f.type.value is None:
             raise NotFoundError(f"{self.name}.{field} is {f.type}; read_entry reads map fields")
-        assert col.codes is not None and col.values is not None
-        ords = np.asarray(ordinals, dtype=np.int64)
+        assert col.values is not None
+        positions = self._entry_positions(field, key)[np.asarray(ordinals, dtype=np.int64)].astype(np.int64)
+        _, values = self._element_decoders(field, f.type, col)
+        if values is None:
+            scalar = _scalar_of(col.values)
+            values = lambda p: column_values(f.type.value, scalar, p)  # noqa: E731
+        hit = positions >= 0
+        if hit.all():
+            return values(positions)
+        out: list[Any] = [None] * len(positions)
+        for i, v in zip(np.flatnonzero(hit).tolist(), values(positions[hit]), strict=True):
+            out[i] = v
+        return out
+
+    def _entry_positions(self, field: str, key: Any) -> np.ndarray:
+        """Per ordinal, the element position of map ``field``'s entry under ``key`` (-1: none). Made
+        in one pass over the column the first time ``key`` is read, then kept with this version (a
+        card's artwork for one device is read for every title on every page)."""
+        found = self._entries.get((field, key))
+        if found is not None:
+            return found
+        f, col = self.schema.field(field), self.data.columns[field]
+        assert col.codes is not None and f.type.element is not None
+        ords = self.data.ordinals()
         starts, ends = col_spans(col, ords)
         positions = _ranges(starts, ends)
         codes = col.codes.packed.gather(positions)
-        code = self._entry_codes.get((field, key))
-        if code is None:
-            distinct, first = np.unique(codes, return_index=True)
-            keys = column_values(f.type.element, _scalar_of(col.codes), positions[first])
-            code = next((c for c, k in zip(distinct.tolist(), keys, strict=True) if k == key), None)
-            if code is None:
-                return [None] * len(ords)
-            self._entry_codes[(field, key)] = code
-        hit = np.flatnonzero(codes == np.uint64(code))
-        owner = np.repeat(np.arange(len(ords)), (ends - starts).astype(np.int64))[hit]
-        _, values = self._element_decoders(field, f.type, col)
-        found = (
-            values(positions[hit])
-            if values is not None
-            else column_values(f.type.value, _scalar_of(col.values), positions[hit])
-        )
-        if len(owner) == len(ords):  # every record has the key (keys are unique within a map)
-            return found
-        out: list[Any] = [None] * len(ords)
-        for o, v in zip(owner.tolist(), found, strict=True):
-            out[o] = v
-        return out
+        distinct, first = np.unique(codes, return_index=True)
+        keys = column_values(f.type.element, _scalar_of(col.codes), positions[first])
+        found = np.full(self.data.capacity, -1, dtype=np.int64 if len(positions) >> 31 else np.int32)
+        code = next((c for c, k in zip(distinct.tolist(), keys, strict=True) if k == key), None)
+        if code is not None:
+            hit = np.flatnonzero(codes == np.uint64(code))
+            found[np.repeat(ords, (ends - starts).astype(np.int64))[hit]] = positions[hit]
+        found.flags.writeable = False
+        if len(self._entries) >= MAX_ENTRY_KEYS:  # keys come from requests: keep a bounded few
+            self._entries.clear()
+        self._entries[(field, key)] = found
+        return found
 
     def rows(self, ordinals: Sequence[int] | np.ndarray, fields: Sequence[str]) -> list[tuple[Any, ...]]:
         """Like :meth:`read`, as one tuple per record."""
