@@ -33,7 +33,7 @@ MIN_SAVING = 0.2  # compress a column only if this share of the sample's bytes i
 SAMPLE_BYTES = 1 << 17
 MIN_BYTES = 4096  # columns smaller than this stay plain
 ROUNDS = 5
-LONG_BYTES = 100  # values averaging this many bytes or more may be deflated instead
+LONG_BYTES = 256  # values averaging this many bytes or more may be deflated (bodies, not summaries)
 ZDICT_BYTES = 1 << 15  # deflate's window: a preset dictionary longer than this is never reached
 
 
