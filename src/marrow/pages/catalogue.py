@@ -9,14 +9,16 @@ few vectorised numpy operations over at most the whole catalogue (≈ 20 µs for
     row = order[keep[order]][:40]
 
 Per-country availability masks and per-genre orderings are built when first asked for, once per
-version. Records changed since the version (a local client's in-flight overlay) are re-checked by the
-caller against the record itself.
+version, and so are the long orderings cut to an audience (:meth:`Catalogue.eligible`: the trending
+row of every German visitor allowed 13+ starts from the same array). Records changed since the
+version (a local client's in-flight overlay) are re-checked by the caller against the record itself.
 """
 
 from __future__ import annotations
 
 import threading
 import weakref
+from collections import OrderedDict
 from typing import Any
 
 import numpy as np
@@ -25,6 +27,9 @@ from marrow.store import ReadState, TypeReader
 
 _cache: weakref.WeakKeyDictionary[ReadState, Catalogue] = weakref.WeakKeyDictionary()
 _cache_lock = threading.Lock()
+
+KEEP_FROM = 4096  # orderings at least this long are kept cut to each audience (shorter: cut per call)
+KEPT = 512  # audiences' cut orderings kept per version, least recently used dropped (≤ 8 MB at 18k titles)
 
 
 def catalogue(state: ReadState) -> Catalogue:
@@ -60,6 +65,7 @@ class Catalogue:
         self._allowed: dict[tuple[str, int], np.ndarray] = {}
         self._genres: dict[str, np.ndarray] = {}
         self._stories: np.ndarray | None = None
+        self._eligible: OrderedDict[tuple[int, str, int], tuple[np.ndarray, np.ndarray]] = OrderedDict()
         self._lock = threading.Lock()
 
     @staticmethod
@@ -86,6 +92,26 @@ class Catalogue:
             with self._lock:
                 self._allowed[(country, maturity)] = mask
         return mask
+
+    def eligible(self, ordering: np.ndarray, country: str, maturity: int) -> np.ndarray:
+        """``ordering`` (Title ordinals) without the titles :meth:`allowed` excludes. The result for a
+        long ordering (one of this catalogue's own, such as :attr:`by_popularity`) is kept per
+        audience, so the rows of later pages take it as it is."""
+        if len(ordering) < KEEP_FROM:
+            return ordering[self.allowed(country, maturity)[ordering]]
+        key = (id(ordering), country, maturity)
+        with self._lock:
+            found = self._eligible.get(key)
+            if found is not None and found[0] is ordering:  # (the id of an array still alive)
+                self._eligible.move_to_end(key)
+                return found[1]
+        cut = ordering[self.allowed(country, maturity)[ordering]].astype(np.int32)
+        cut.flags.writeable = False
+        with self._lock:
+            self._eligible[key] = (ordering, cut)
+            while len(self._eligible) > KEPT:
+                self._eligible.popitem(last=False)
+        return cut
 
     def genre(self, genre: str) -> np.ndarray:
         """Ordinals of the titles of ``genre``, most popular first."""

@@ -324,11 +324,7 @@ class PageBuilder:
         """Only titles the visitor may watch here (all of them: dedup and ranking take what they need)."""
         if row.kind == "titles":
             v = ctx.visitor
-            ords = row.ordinals
-            keep = ctx.live.eligible(
-                ords, ctx.catalogue.allowed(v.country, v.maturity)[ords], v.country, v.maturity
-            )
-            row.ordinals = ords[keep]
+            row.ordinals = ctx.live.eligible(ctx.catalogue, row.ordinals, v.country, v.maturity)
         return row
 
     def _heads(self, ctx: Context, rows: list[tuple[_Slot, Row]], shown: np.ndarray) -> list[np.ndarray]:

@@ -29,6 +29,7 @@ and what is allowed there. A layout that loaded is therefore one page constructi
 
 from __future__ import annotations
 
+import functools
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -53,7 +54,7 @@ class SectionSpec:
     budget_ms: float = 250.0
     length: int | None = None  # titles in the row; None: the device's row length
 
-    @property
+    @functools.cached_property
     def key(self) -> str:
         """Names the section within its page (stable across requests, for caches and cursors)."""
         args = ",".join(f"{k}={v}" for k, v in sorted(self.params.items()))

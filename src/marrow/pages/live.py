@@ -24,6 +24,7 @@ class Live:
     """Per type, the base ordinals the overlay replaced, with their record now (None: deleted)."""
 
     by_type: dict[str, dict[int, Any]] = field(default_factory=dict)
+    _allowed: dict[tuple[str, int], np.ndarray] = field(default_factory=dict)  # per audience, corrected
 
     @classmethod
     def of(cls, view: Any, cat: Catalogue) -> Live:
@@ -43,14 +44,17 @@ class Live:
     def __getitem__(self, name: str) -> dict[int, Any]:
         return self.by_type.get(name, {})
 
-    def eligible(self, ords: np.ndarray, keep: np.ndarray, country: str, maturity: int) -> np.ndarray:
-        """``keep`` (the base's verdict per candidate) corrected for titles the overlay changed."""
+    def eligible(self, cat: Catalogue, ords: np.ndarray, country: str, maturity: int) -> np.ndarray:
+        """``ords`` (Title ordinals of ``cat``'s version) without the titles the visitor may not see:
+        the base's verdict (:meth:`Catalogue.eligible`), corrected for the titles the overlay changed."""
         titles = self["Title"]
         if not titles:
-            return keep
-        keep = keep.copy()
-        for i, o in enumerate(ords.tolist()):
-            if o in titles:
-                t = titles[o]
-                keep[i] = t is not None and country in t.countries and t.maturity <= maturity
-        return keep
+            return cat.eligible(ords, country, maturity)
+        key = (country, maturity)
+        allowed = self._allowed.get(key)
+        if allowed is None:
+            allowed = cat.allowed(country, maturity).copy()
+            for o, t in titles.items():
+                allowed[o] = t is not None and country in t.countries and t.maturity <= maturity
+            self._allowed[key] = allowed
+        return ords[allowed[ords]]

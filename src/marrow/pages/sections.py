@@ -112,8 +112,7 @@ class NewReleases(_Generator):
 class TopTen(_Generator):
     def generate(self, ctx: Context, params: Mapping[str, Any]) -> Row:
         cat, v = ctx.catalogue, ctx.visitor
-        order = cat.by_popularity
-        top = order[cat.allowed(v.country, v.maturity)[order]][:10]
+        top = cat.eligible(cat.by_popularity, v.country, v.maturity)[:10]
         return Row(f"Top 10 in {v.country} today", top, numbered=True, ranked=False)
 
 
