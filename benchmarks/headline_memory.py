@@ -116,5 +116,7 @@ def _arrow_schema(name: str) -> Any:
                   ("genres", strings), ("published", pa.int64()), ("revision", pa.int64())],
         "Collection": [("id", pa.int64()), ("slug", pa.string()), ("name", pa.string()), ("titles", ids),
                        ("revision", pa.int64())],
+        "Layout": [("id", pa.int64()), ("page", pa.string()), ("device", pa.string()), ("key", pa.string()),
+                   ("sections", pa.string()), ("revision", pa.int64())],
     }[name]  # fmt: skip
     return pa.schema(fields)

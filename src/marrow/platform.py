@@ -133,7 +133,9 @@ class Platform:
                 thing.close()
             raise
         engagement = SqliteEngagement(root / "engagement.db")
-        builder = PageBuilder(Layouts.load(generators=GENERATORS), history=history, engagement=engagement)
+        builder = PageBuilder(
+            Layouts.load(generators=GENERATORS), history=history, engagement=engagement, editorial=True
+        )
         return cls(settings, cms, live, preview, ingestion, history, engagement, builder)
 
     # --- content --------------------------------------------------------------------------------
@@ -187,7 +189,7 @@ class Platform:
         site = site_app(ClientViews(self.live.client), self.builder, SiteSettings(profiles=DEMO_PROFILES))
         preview_site = site_app(
             ClientViews(self.preview.client),
-            PageBuilder(self.builder.layouts),  # editors' previews stay out of visitors' impressions
+            PageBuilder(self.builder.layouts, editorial=True),  # previews stay out of visitors' impressions
             SiteSettings(profiles=DEMO_PROFILES, public_max_age=0),
         )
         return {

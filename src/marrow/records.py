@@ -74,5 +74,20 @@ class Collection:
     revision: int
 
 
+@dataclass(frozen=True, slots=True)
+class Layout:
+    """An editor's layout of one page type on one device (the CMS's page layout): the sections page
+    construction builds there instead of the configured ones (``marrow.pages.layouts``), when a site
+    reads editorial layouts."""
+
+    __primary_key__ = "id"
+    id: int
+    page: str  # "home", "title", "story", "genre" or "search"
+    device: str  # one of DEVICES
+    key: str  # "page/device", the index page construction finds a layout by
+    sections: str  # JSON list of {"generator", "title"?, "params"?, "length"?}, in page order
+    revision: int
+
+
 #: Every render-ready type, in the order a bulk update writes them.
-TYPES = (Title, Story, Collection)
+TYPES = (Title, Story, Collection, Layout)

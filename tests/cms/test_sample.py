@@ -79,7 +79,7 @@ def test_stories_span_three_years(small: cms_sample.Sample) -> None:
 
 def test_the_default_scale() -> None:
     full = cms_sample.generate()
-    assert (len(full.titles), len(full.stories), len(full.layouts)) == (18_000, 5_000, 15)
+    assert (len(full.titles), len(full.stories), len(full.layouts)) == (18_000, 5_000, 12)
     assert len(full) > 60_000
 
 

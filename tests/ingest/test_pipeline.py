@@ -212,7 +212,7 @@ def test_a_video_embed_gets_its_source_and_poster(s: Setup) -> None:
     assert video["poster"]["tv"].startswith("https://cdn.marrow.test/stories/hero.jpg")
 
 
-def test_layouts_are_validated_but_have_no_record(s: Setup) -> None:
+def test_a_layout_with_mistakes_is_refused_field_by_field(s: Setup) -> None:
     from marrow.cms import PageLayout, SectionSpec
 
     layout = PageLayout(
@@ -232,3 +232,32 @@ def test_layouts_are_validated_but_have_no_record(s: Setup) -> None:
         "sections[1].kind",
         "sections[2].limit",
     }
+
+
+def test_a_layout_becomes_a_record_in_page_constructions_vocabulary(s: Setup) -> None:
+    from marrow.cms import PageLayout, SectionSpec
+
+    layout = PageLayout(
+        page="genre",
+        device="tv",
+        sections=[
+            SectionSpec(kind="genre", label="Top picks"),  # a genre page's own genre
+            SectionSpec(kind="collection", collection=3, limit=12),
+            SectionSpec(kind="new", genre=None),
+            SectionSpec(kind="genre", genre="Crime", limit=8),
+        ],
+    )
+    saved = s.cms.save("layout", None, layout, base=None, editor="ana")
+    report = s.ingestion.ingest([saved.event])
+    assert report.errors == []
+    record = s.preview.read(report.offsets["preview"])["Layout"].get(saved.event.id)
+    assert (record.page, record.device, record.key, record.revision) == ("genre", "tv", "genre/tv", 1)
+    assert json.loads(record.sections) == [
+        {"generator": "genre", "title": "Top picks", "length": 20},
+        {"generator": "collection", "params": {"id": 3}, "length": 12},
+        {"generator": "new_releases", "length": 20},
+        {"generator": "genre", "params": {"genre": "Crime"}, "length": 8},
+    ]
+    refused = PageLayout(page="search", device="tv", sections=[SectionSpec(kind="trending")])
+    report = s.ingestion.ingest([s.cms.save("layout", None, refused, base=None, editor="ana").event])
+    assert [e.field for e in report.errors] == ["page"]  # search pages show results, not an editor's rows

@@ -159,9 +159,11 @@ def test_the_sample_ingests_without_errors_in_one_bulk_update_per_channel(cms_st
     live, preview = StateWriter(), StateWriter()
     report = Ingestion(cms_store, {"live": live, "preview": preview}).ingest_pending()
     assert report.errors == []
-    assert live.updates == preview.updates == [(400 + 150 + len(sample.collections), 0)]
+    records = 400 + 150 + len(sample.collections) + len(sample.layouts)
+    assert live.updates == preview.updates == [(records, 0)]
     state = live.read()
     assert len(state["Title"]) == 400 and len(state["Story"]) == 150
+    assert len(state["Layout"]) == len(sample.layouts) == 12  # home, genre, title, story × 3 devices
     story = state["Story"].get(1)
     assert story.published == sample.published[1] and story.titles
     assert all(state["Title"].get(t) is not None for t in story.titles)

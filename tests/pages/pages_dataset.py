@@ -52,7 +52,12 @@ def story(i: int, titles: list[int]) -> records.Story:
     )
 
 
-def state(n_titles: int = 300, n_stories: int = 30, names: dict[int, str] | None = None) -> store.ReadState:
+def state(
+    n_titles: int = 300,
+    n_stories: int = 30,
+    names: dict[int, str] | None = None,
+    layouts: tuple[records.Layout, ...] = (),
+) -> store.ReadState:
     names = names or {}
     ws = store.WriteState(store.Schema.from_classes(*records.TYPES))
     for i in range(1, n_titles + 1):
@@ -60,4 +65,6 @@ def state(n_titles: int = 300, n_stories: int = 30, names: dict[int, str] | None
     for i in range(1, n_stories + 1):
         ws.add(story(i, [i, i + 1]))
     ws.add(records.Collection(1, "award-winners", "Award winners", [250, 12, 7, 99], 1))
+    for layout in layouts:
+        ws.add(layout)
     return store.ReadState.from_snapshot(ws.commit(version=1).snapshot())

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-import pytest
+import json
 
+import pytest
+from pages_dataset import state
+
+from marrow import records
 from marrow.errors import ConfigError
-from marrow.pages import GENERATORS, Layouts
+from marrow.pages import GENERATORS, Layouts, PageBuilder, Visitor
 
 
 def test_the_shipped_layouts_load_with_every_generator_known() -> None:
@@ -59,7 +63,7 @@ def test_a_page_or_device_without_a_layout_is_a_clear_error() -> None:
         ),
         (
             "[pages.home.tv]\nsections=[{generator='collection'}]",
-            r"sections\[0\]\.params: parameter 'slug' is required",
+            r"sections\[0\]\.params: a collection section names its collection by 'slug' or by 'id'",
         ),
         (
             "[pages.home.tv]\nsections=[{generator='trending', budget_ms=-1}]",
@@ -81,3 +85,53 @@ def test_mistakes_are_refused_naming_the_place(text: str, message: str) -> None:
 def test_a_missing_file_is_a_clear_error(tmp_path) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(ConfigError, match="cannot read the layout file"):
         Layouts.load(tmp_path / "nope.toml")
+
+
+# --- editors' layouts (records.Layout, ingested from the CMS) --------------------------------------------
+
+
+def _editors(sections: str, revision: int = 1) -> records.Layout:
+    return records.Layout(7, "home", "web", "home/web", sections, revision)
+
+
+EDITORS = json.dumps(
+    [
+        {"generator": "collection", "params": {"id": 1}, "length": 3},
+        {"generator": "trending", "title": "Hot", "length": 5},
+    ]
+)
+
+
+def test_an_editorial_builder_builds_the_editors_sections_in_the_configured_frame() -> None:
+    view = state(layouts=(_editors(EDITORS),))
+    fragment = PageBuilder(Layouts.load(generators=GENERATORS), editorial=True).build(view, "home", Visitor())
+    assert [(s.key, s.title, len(s.items)) for s in fragment.sections] == [
+        ("collection(id=1)", "Award winners", 3),
+        ("trending", "Hot", 5),
+    ]
+    assert fragment.layout == Layouts.load().get("home", "web").kind  # the kind stays the configured one
+    plain = PageBuilder(Layouts.load(generators=GENERATORS)).build(view, "home", Visitor())
+    assert [s.key for s in plain.sections][:2] != ["collection(id=1)", "trending"]  # not asked: configured
+
+
+@pytest.mark.parametrize(
+    ("sections", "why"),
+    [
+        ("[", "not JSON"),
+        ("[]", "expected a non-empty list of sections"),
+        ('[{"generator": "horoscope"}]', "unknown generator 'horoscope'"),
+        ('[{"generator": "collection", "params": {"id": 1, "slug": "x"}}]', "by 'slug' or by 'id'"),
+    ],
+)
+def test_a_broken_editors_layout_is_logged_and_the_configured_one_served(
+    sections: str, why: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    layouts = Layouts.load(generators=GENERATORS)
+    with pytest.raises(ConfigError, match=why):
+        layouts.editorial(_editors(sections), GENERATORS)
+    fragment = PageBuilder(layouts, editorial=True).build(
+        state(layouts=(_editors(sections),)), "home", Visitor()
+    )
+    configured = PageBuilder(layouts).build(state(), "home", Visitor())
+    assert [s.key for s in fragment.sections] == [s.key for s in configured.sections]
+    assert "the CMS layout 7 (home/web)" in caplog.text and why.split("'")[0] in caplog.text

@@ -245,7 +245,7 @@ def test_settings_come_from_toml_and_the_environment(tmp_path: Path) -> None:
     config.write_text('root = "var/content"\nport = 9000\ntokens = ["from-file"]\n')
     settings = WritesSettings.load(str(config), environ={"MARROW_TOKENS": "a, b"})
     assert (settings.root, settings.port, settings.tokens) == ("var/content", 9000, ["a", "b"])
-    assert set(settings.classes()) == {"Title", "Story", "Collection"}
+    assert set(settings.classes()) == {"Title", "Story", "Collection", "Layout"}
 
 
 @pytest.mark.parametrize(

@@ -144,8 +144,9 @@ class Collection(_Doc):
 
 class SectionSpec(_Doc):
     """One section of a page layout. ``kind`` names the generator page construction runs:
-    ``collection`` (needs ``collection``), ``genre`` (needs ``genre``), ``trending``, ``new``,
-    ``because_you_watched``, ``continue_watching``, ``stories``."""
+    ``collection`` (needs ``collection``), ``genre`` (needs ``genre``, except on a genre page),
+    ``trending``, ``top10``, ``new``, ``because_you_watched``, ``continue_watching``, ``my_list``,
+    ``stories``. ``label`` (when not empty) is the row's heading; ``limit`` its length."""
 
     kind: str
     label: str = ""
@@ -155,9 +156,10 @@ class SectionSpec(_Doc):
 
 
 class PageLayout(_Doc):
-    """Editorial configuration: the sections of one page type on one device, in order."""
+    """Editorial configuration: the sections of one page type on one device, in order. Ingested into a
+    ``marrow.records.Layout``; a site that reads editorial layouts builds the page with these sections."""
 
-    page: str  # "home", "genre", "title", "story", "search"
+    page: str  # "home", "genre", "title" or "story"
     device: str  # one of marrow.records.DEVICES
     sections: list[SectionSpec] = []
 

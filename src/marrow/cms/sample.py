@@ -352,6 +352,8 @@ def _layouts(out: Sample) -> None:
         pages = {
             "home": [
                 SectionSpec(kind="continue_watching", label="Continue watching", limit=rows),
+                SectionSpec(kind="my_list", label="My list", limit=rows),
+                SectionSpec(kind="top10", limit=10),  # (the generator names it: "Top 10 in DE today")
                 SectionSpec(kind="trending", label="Trending now", limit=rows),
                 *[
                     SectionSpec(kind="collection", collection=c, limit=rows)
@@ -363,15 +365,14 @@ def _layouts(out: Sample) -> None:
             ],
             "genre": [
                 SectionSpec(kind="genre", label="Top picks", limit=rows),
-                SectionSpec(kind="trending", label="Trending in this genre", limit=rows),
-                SectionSpec(kind="new", label="New in this genre", limit=rows),
+                SectionSpec(kind="trending", limit=rows),
+                SectionSpec(kind="new", limit=rows),
             ],
             "title": [
                 SectionSpec(kind="because_you_watched", label="More like this", limit=rows),
                 SectionSpec(kind="stories", label="Stories about this title", limit=4),
             ],
             "story": [SectionSpec(kind="stories", label="Read next", limit=4)],
-            "search": [SectionSpec(kind="trending", label="Popular searches", limit=rows)],
         }
         for page, sections in pages.items():
             lid += 1

@@ -136,7 +136,7 @@ class Ingestion:
         "Written before" is what the ledger says of the title's last event in this channel: written
         (an offset) and not taken down. (A title whose last draft failed counts as missing in preview
         even if an older draft was written: conservative, and the editor sees why.)"""
-        referred = {t for key, r in upserts.items() if key[0] != "title" for t in r.titles}
+        referred = {t for key, r in upserts.items() if key[0] != "title" for t in getattr(r, "titles", ())}
         unknown = [t for t in referred if ("title", t) not in upserts]
         if not unknown:
             return
@@ -151,7 +151,7 @@ class Ingestion:
         for key, record in list(upserts.items()):
             if key[0] == "title":
                 continue
-            bad = [t for t in record.titles if t in missing]
+            bad = [t for t in getattr(record, "titles", ()) if t in missing]  # (a layout has none)
             if bad:
                 del upserts[key]
                 outcomes[key].errors += [

@@ -33,13 +33,15 @@ __all__ = ["MATURITY", "PAGES", "SECTION_KINDS", "validate"]
 
 SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 MATURITY = (0, 7, 13, 16, 18)
-PAGES = ("home", "genre", "title", "story", "search")
+PAGES = ("home", "genre", "title", "story")  # page types an editor lays out (search shows results)
 #: section kind → the field of SectionSpec it needs (None: nothing)
 SECTION_KINDS: dict[str, str | None] = {
     "collection": "collection",
     "genre": "genre",
     "trending": None,
+    "top10": None,
     "new": None,
+    "my_list": None,
     "because_you_watched": None,
     "continue_watching": None,
     "stories": None,

@@ -47,7 +47,7 @@ from marrow.pages.catalogue import catalogue
 from marrow.pages.engagement import Engagement, EngagementStore
 from marrow.pages.faults import Faults
 from marrow.pages.fragments import Cursor, CursorCodec
-from marrow.pages.layouts import Layouts, SectionSpec
+from marrow.pages.layouts import EditorsLayouts, Layouts, SectionSpec
 from marrow.pages.live import Live
 from marrow.pages.ranking import FatigueRanker, HistoryReader, Ranker, Seen
 from marrow.pages.sections import CANDIDATES, GENERATORS, Context, Generator, Row, Visitor
@@ -114,6 +114,7 @@ class PageBuilder:
     cache_size: int = 20_000  # last good rows kept for fallbacks
     secret: bytes = field(default_factory=lambda: secrets.token_bytes(16))
     clock: Callable[[], float] = time.time
+    editorial: bool = False  # build with an editor's layout (records.Layout) where the view has one
 
     def __post_init__(self) -> None:
         self._pool = cf.ThreadPoolExecutor(self.workers, thread_name_prefix="marrow-section")
@@ -122,6 +123,7 @@ class PageBuilder:
         self.codec = CursorCodec(self.secret)
         self._took = 0.01  # seconds assembly takes, smoothed over the pages built
         self._reserve = 0.03  # seconds kept for assembly before a page's deadline (learnt as pages build)
+        self._editorial = EditorsLayouts(self.layouts, self.generators) if self.editorial else None
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
@@ -139,7 +141,10 @@ class PageBuilder:
     ) -> Fragment:
         """The next fragment of a page: the first when ``cursor`` is None."""
         started = time.perf_counter()
-        layout = self.layouts.get(page, visitor.device)
+        if self._editorial is not None:
+            layout = self._editorial.get(view, page, visitor.device)
+        else:
+            layout = self.layouts.get(page, visitor.device)
         deadline = started + layout.deadline_ms / 1000
         if isinstance(cursor, str):
             cursor = self.codec.decode(cursor)

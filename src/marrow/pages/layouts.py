@@ -25,11 +25,20 @@ type × device to a layout *kind* and an ordered list of section specs::
 Every value is checked when the file is loaded: unknown page types, devices, layout kinds,
 generators or parameters are refused with an error naming the place (``pages.home.tv.sections[3]``)
 and what is allowed there. A layout that loaded is therefore one page construction can build.
+
+Editors lay pages out too: a CMS page layout is ingested as a :class:`marrow.records.Layout`, and a
+:class:`~marrow.pages.PageBuilder` made with ``editorial=True`` builds a page with its sections
+(:meth:`Layouts.editorial`: checked the same way) where the store has one for that page and device.
+The configuration keeps the rest — the layout kind, row lengths, fragments, the deadline — and every
+page an editor has not laid out.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import json
+import logging
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -42,6 +51,8 @@ from marrow.records import DEVICES
 PAGE_TYPES = ("home", "title", "story", "genre", "search")
 KINDS = ("lolomo", "gallery", "feed")  # rows of titles; a grid; a vertical stream
 DEFAULT_FILE = Path(__file__).with_name("layouts.toml")
+
+log = logging.getLogger("marrow.pages")
 
 
 @dataclass(frozen=True)
@@ -79,6 +90,7 @@ class Layouts:
     """Every page type × device layout of a site."""
 
     layouts: Mapping[tuple[str, str], Layout]
+    budget_ms: float = 250.0  # a section's budget where its spec gives none
 
     def get(self, page: str, device: str) -> Layout:
         try:
@@ -88,6 +100,21 @@ class Layouts:
                 f"no layout for page {page!r} on device {device!r}; "
                 f"configured: {sorted(f'{p}/{d}' for p, d in self.layouts)}"
             ) from None
+
+    def editorial(self, record: Any, generators: Mapping[str, Any] | None = None) -> Layout:
+        """The configured layout of ``record.page`` on ``record.device`` with the sections of an editor's
+        layout (a :class:`marrow.records.Layout`, ingested from the CMS); its kind, row length, fragment
+        size and deadline stay the configured ones. A :class:`ConfigError` names what is wrong."""
+        base = self.get(record.page, record.device)
+        checker = _Checker(f"the CMS layout {record.id} ({record.key})", generators)
+        try:
+            sections = json.loads(record.sections)
+        except ValueError as e:
+            raise checker.fail("sections", f"not JSON: {e}") from None
+        if not isinstance(sections, list) or not sections:
+            raise checker.fail("sections", "expected a non-empty list of sections")
+        specs = tuple(checker.section(s, f"sections[{i}]", self.budget_ms) for i, s in enumerate(sections))
+        return dataclasses.replace(base, sections=specs)
 
     @classmethod
     def load(cls, path: str | Path = DEFAULT_FILE, generators: Mapping[str, Any] | None = None) -> Layouts:
@@ -169,7 +196,7 @@ class _Checker:
                 out[(page, device)] = self.layout(spec, page, device, where, budget, deadline, length, frows)
         if not out:
             raise self.fail("pages", "no page layouts are configured")
-        return Layouts(out)
+        return Layouts(out, budget)
 
     def layout(
         self,
@@ -229,3 +256,36 @@ class _Checker:
             self.number(t.get("budget_ms", budget), f"{where}.budget_ms"),
             None if length is None else self.number(length, f"{where}.length", integer=True),
         )
+
+
+class EditorsLayouts:
+    """Layouts an editor set in the CMS, read from the store view a page is built from, over the
+    configured :class:`Layouts`. Each is checked once per revision; one that fails its check is logged
+    and the configured layout served instead."""
+
+    KEPT = 1024  # checked layouts kept (by layout id and revision)
+
+    def __init__(self, layouts: Layouts, generators: Mapping[str, Any] | None = None):
+        self.layouts = layouts
+        self.generators = generators
+        self._checked: dict[tuple[int, int], Layout] = {}
+
+    def get(self, view: Any, page: str, device: str) -> Layout:
+        configured = self.layouts.get(page, device)
+        if "Layout" not in view:
+            return configured
+        found = view["Layout"].find("key", f"{page}/{device}")
+        if not found:
+            return configured
+        record = max(found, key=lambda r: r.id)  # two layouts of one page: the newest document's
+        layout = self._checked.get((record.id, record.revision))
+        if layout is None:
+            try:
+                layout = self.layouts.editorial(record, self.generators)
+            except ConfigError as e:
+                log.warning("%s; the configured layout is served", e)
+                layout = configured
+            if len(self._checked) >= self.KEPT:
+                self._checked.clear()
+            self._checked[(record.id, record.revision)] = layout
+        return layout

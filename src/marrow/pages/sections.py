@@ -129,18 +129,26 @@ class Genre(_Generator):
 
 
 class Collection(_Generator):
-    """An editorial collection, in the editor's order."""
+    """An editorial collection, in the editor's order: by ``slug``, or by ``id`` (an editor's layout)."""
 
-    params: ClassVar[dict[str, type]] = {"slug": str}
-    required = ("slug",)
+    params: ClassVar[dict[str, type]] = {"slug": str, "id": int}
+
+    def check(self, params: Mapping[str, Any]) -> None:
+        super().check(params)
+        if ("slug" in params) == ("id" in params):
+            raise ValueError("a collection section names its collection by 'slug' or by 'id' (one of them)")
 
     def generate(self, ctx: Context, params: Mapping[str, Any]) -> Row | None:
         if "Collection" not in ctx.view:
             return None  # (read through the view: an editor's change shows at once)
-        found = ctx.view["Collection"].find("slug", params["slug"])
-        if not found:
+        collections = ctx.view["Collection"]
+        if "id" in params:
+            c = collections.get(params["id"])
+        else:
+            found = collections.find("slug", params["slug"])
+            c = found[0] if found else None
+        if c is None:
             return None
-        c = found[0]
         ords = ctx.catalogue.ordinals_of(list(c.titles))
         return Row(c.name, ords[ords >= 0], ranked=False)
 
