@@ -58,7 +58,8 @@ def test_impressions_serve_refuses_to_start_on_bad_settings(tmp_path: Path) -> N
     assert "needs at least one non-blank token" in result.output
     result = runner.invoke(app, ["impressions", "serve"], env={**env, "MARROW_IMPRESSIONS_DIAL_UP": "2"})
     assert result.exit_code == 1
-    assert "dial_up: Expected `float` <= 1.0" in result.output
+    assert "impressions.dial_up (from MARROW_IMPRESSIONS_DIAL_UP)" in result.output
+    assert "<= 1.0" in result.output
 
 
 def test_demo_refuses_bad_settings_before_starting_anything(tmp_path: Path) -> None:

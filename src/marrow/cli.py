@@ -323,11 +323,12 @@ def impressions_serve(
     import uvicorn
 
     from marrow.impressions import ImpressionHistory, ImpressionSettings
+    from marrow.settings import load_settings
     from marrow.web.impressions import impressions_app as api
 
     service = None
     try:
-        settings = ImpressionSettings.load(config)
+        settings = load_settings(ImpressionSettings, "impressions", config)
         service = ImpressionHistory.open(settings)
         served = api(service)  # refuses to start without a token
         console.print(
