@@ -62,6 +62,16 @@ def test_impressions_serve_refuses_to_start_on_bad_settings(tmp_path: Path) -> N
     assert "<= 1.0" in result.output
 
 
+def test_serve_writes_refuses_to_start_on_bad_settings(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["serve-writes", str(tmp_path / "ns")], env={})
+    output = " ".join(result.output.split())
+    assert result.exit_code == 1 and "tokens = [...] in [writes] or MARROW_WRITES_TOKENS" in output
+    env = {"MARROW_WRITES_TOKENS": "t", "MARROW_WRITES_SCHEMA": "marrow.nowhere:TYPES"}
+    result = runner.invoke(app, ["serve-writes", str(tmp_path / "ns")], env=env)
+    assert result.exit_code == 1 and "cannot load the schema classes" in " ".join(result.output.split())
+    assert not (tmp_path / "ns").exists()
+
+
 def test_demo_refuses_bad_settings_before_starting_anything(tmp_path: Path) -> None:
     config = tmp_path / "marrow.toml"
     config.write_text('[platform]\nport = "eighty"\n')

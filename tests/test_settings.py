@@ -117,9 +117,13 @@ def test_a_wrong_type_names_the_setting_and_where_it_came_from(tmp_path: Path) -
 
 
 def test_the_structs_own_invariants_are_config_errors() -> None:
-    with pytest.raises(ConfigError, match=r"from MARROW_SAMPLE_NAME\): name 'reserved' is taken"):
+    with pytest.raises(
+        ConfigError, match=r"from MARROW_SAMPLE_NAME and the defaults\): name 'reserved' is taken"
+    ):
         load_settings(Sample, "sample", environ={"MARROW_SAMPLE_NAME": "reserved"})
-    with pytest.raises(ConfigError, match=r"from MARROW_SAMPLE_VERBOSE\): verbose needs at least one token"):
+    with pytest.raises(
+        ConfigError, match=r"from MARROW_SAMPLE_VERBOSE and the defaults\): verbose needs at least one token"
+    ):
         load_settings(Sample, "sample", environ={"MARROW_SAMPLE_VERBOSE": "yes"})
 
 

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from marrow.errors import MarrowError
@@ -50,18 +51,13 @@ def demo(
     With --check: sign in, edit a story, see it in the preview, publish, see it on the site, generate
     impressions and see the ranking change — on a fresh directory and free ports; exits 1 on a failure.
     """
-    import msgspec
-
     from marrow import demo as demo_module
     from marrow.platform import PlatformSettings
     from marrow.settings import load_settings
 
     try:
-        settings = load_settings(PlatformSettings, "platform", config)
-        given = {
-            k: v for k, v in {"root": str(root) if root else None, "port": port}.items() if v is not None
-        }
-        settings = msgspec.structs.replace(settings, **given)
+        given = {"root": str(root) if root else None, "port": port}
+        settings = load_settings(PlatformSettings, "platform", config, given=given)
         if check:
             outcome = demo_module.check(console)
             if not outcome.ok:
@@ -70,7 +66,7 @@ def demo(
             return
         demo_module.serve(settings, titles, stories, console)
     except (MarrowError, OSError) as e:
-        console.print(f"[red]{e}[/]")
+        _error(e)
         raise typer.Exit(1) from None
 
 
@@ -96,7 +92,7 @@ def inspect(
     try:
         kind, header = read_header(data)
     except MarrowError as e:
-        console.print(f"[red]{blob}: {e}[/]")
+        _error(f"{blob}: {e}")
         raise typer.Exit(1) from None
     console.print(f"[bold]{blob}[/]: {kind}, {len(data):,} bytes, version {header['version']}")
     console.print(
@@ -215,7 +211,9 @@ def explore(
 @app.command("serve-writes")
 def serve_writes(
     root: Path | None = typer.Argument(None, file_okay=False, help="The namespace's directory."),
-    config: Path | None = typer.Option(None, exists=True, dir_okay=False, help="A TOML settings file."),
+    config: Path | None = typer.Option(
+        None, exists=True, dir_okay=False, help="A TOML file with a [writes] table."
+    ),
     schema: str | None = typer.Option(
         None, help="module:attribute naming the classes (marrow.records:TYPES)."
     ),
@@ -224,16 +222,21 @@ def serve_writes(
 ) -> None:
     """Serve a namespace's write API (bulk updates, reads, OpenAPI) as its one active writer.
 
-    Tokens come from MARROW_TOKENS (comma-separated) or the settings file."""
+    Settings come from --config's [writes] table, then MARROW_WRITES_* variables (MARROW_WRITES_TOKENS,
+    comma-separated, for the bearer tokens), then these options."""
     import uvicorn
 
     from marrow.raw.namespace import Namespace
+    from marrow.settings import load_settings
     from marrow.web.writes import WritesSettings, writes_app
 
-    settings = WritesSettings.load(
-        str(config) if config else None, root=str(root) if root else None, schema=schema, host=host, port=port
-    )
-    ns = Namespace(settings.root, settings.classes())
+    given = {"root": str(root) if root else None, "schema": schema, "host": host, "port": port}
+    try:
+        settings = load_settings(WritesSettings, "writes", config, given=given)
+        ns = Namespace(settings.root, settings.classes())
+    except MarrowError as e:  # a wrong setting, schema classes that cannot be loaded
+        _error(e)
+        raise typer.Exit(1) from None
     console.print(f"waiting for the writer lease of {ns.directory} …")
     writer = ns.writer(fold_interval=settings.fold_interval, fold_entries=settings.fold_entries)
     client = ns.client()
@@ -336,7 +339,7 @@ def impressions_serve(
         )
         uvicorn.run(served, host=host, port=port, log_level="warning")
     except MarrowError as e:  # a wrong setting, a store that cannot be opened, no token
-        console.print(f"[red]{e}[/]")
+        _error(e)
         raise typer.Exit(1) from None
     finally:
         if service is not None:
@@ -455,11 +458,17 @@ def _run_benchmark(name: str, argv: list[str]) -> None:
         sys.argv = old
 
 
+def _error(message: object) -> None:
+    """An error in red; escaped, since messages name TOML tables (``[writes]``) that rich would
+    take for markup."""
+    console.print(f"[red]{escape(str(message))}[/]")
+
+
 def main() -> None:  # pragma: no cover - the console script
     try:
         app()
     except MarrowError as e:
-        console.print(f"[red]{e}[/]")
+        _error(e)
         sys.exit(1)
 
 

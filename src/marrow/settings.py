@@ -148,5 +148,5 @@ def _explain(message: str, section: str, origins: Mapping[str, str]) -> str:
         field = where.rstrip("`")
         key = field.split("[", 1)[0].split(".", 1)[0]
         return f"invalid setting {section}.{field} (from {origins.get(key, 'the defaults')}): {what}"
-    sources = sorted(set(origins.values())) or ["the defaults"]
-    return f"invalid {section} settings (from {', '.join(sources)}): {message}"
+    sources = ", ".join(sorted(set(origins.values())))
+    return f"invalid {section} settings (from {sources + ' and ' if sources else ''}the defaults): {message}"
