@@ -80,3 +80,14 @@ def test_demo_refuses_bad_settings_before_starting_anything(tmp_path: Path) -> N
     result = runner.invoke(app, ["demo"], env={"MARROW_PLATFORM_FOLD_INTERVAL": "0"})
     assert result.exit_code == 1 and "fold_interval" in result.output
     assert not (tmp_path / "var").exists()
+
+
+def test_bench_runs_the_scripts_of_the_checkout() -> None:
+    from marrow.cli._bench import BENCHMARKS
+
+    assert (BENCHMARKS / "store.py").is_file() and (BENCHMARKS / "headline.py").is_file()
+    result = runner.invoke(app, ["bench", "--help"])
+    assert result.exit_code == 0
+    assert {"raw", "store", "lifecycle", "ingest", "preview", "pages", "impressions", "headline"} <= set(
+        result.output.split()
+    )
