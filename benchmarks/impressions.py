@@ -143,7 +143,7 @@ def _ingest_http(directory: Path, seconds: float = 10.0) -> float | None:
     env = {
         **os.environ,
         "MARROW_IMPRESSIONS_STORE": f"sqlite:{directory / 'http.db'}",
-        "MARROW_IMPRESSIONS_TOKENS": '["bench"]',
+        "MARROW_IMPRESSIONS_TOKENS": "bench",
     }
     server = subprocess.Popen(
         [

@@ -58,7 +58,18 @@ def test_impressions_serve_refuses_to_start_on_bad_settings(tmp_path: Path) -> N
     assert "needs at least one non-blank token" in result.output
     result = runner.invoke(app, ["impressions", "serve"], env={**env, "MARROW_IMPRESSIONS_DIAL_UP": "2"})
     assert result.exit_code == 1
-    assert "dial_up: Expected `float` <= 1.0" in result.output
+    assert "impressions.dial_up (from MARROW_IMPRESSIONS_DIAL_UP)" in result.output
+    assert "<= 1.0" in result.output
+
+
+def test_serve_writes_refuses_to_start_on_bad_settings(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["serve-writes", str(tmp_path / "ns")], env={})
+    output = " ".join(result.output.split())
+    assert result.exit_code == 1 and "tokens = [...] in [writes] or MARROW_WRITES_TOKENS" in output
+    env = {"MARROW_WRITES_TOKENS": "t", "MARROW_WRITES_SCHEMA": "marrow.nowhere:TYPES"}
+    result = runner.invoke(app, ["serve-writes", str(tmp_path / "ns")], env=env)
+    assert result.exit_code == 1 and "cannot load the schema classes" in " ".join(result.output.split())
+    assert not (tmp_path / "ns").exists()
 
 
 def test_demo_refuses_bad_settings_before_starting_anything(tmp_path: Path) -> None:
@@ -69,3 +80,14 @@ def test_demo_refuses_bad_settings_before_starting_anything(tmp_path: Path) -> N
     result = runner.invoke(app, ["demo"], env={"MARROW_PLATFORM_FOLD_INTERVAL": "0"})
     assert result.exit_code == 1 and "fold_interval" in result.output
     assert not (tmp_path / "var").exists()
+
+
+def test_bench_runs_the_scripts_of_the_checkout() -> None:
+    from marrow.cli._bench import BENCHMARKS
+
+    assert (BENCHMARKS / "store.py").is_file() and (BENCHMARKS / "headline.py").is_file()
+    result = runner.invoke(app, ["bench", "--help"])
+    assert result.exit_code == 0
+    assert {"raw", "store", "lifecycle", "ingest", "preview", "pages", "impressions", "headline"} <= set(
+        result.output.split()
+    )

@@ -12,9 +12,10 @@ import pytest
 from starlette.exceptions import StarletteDeprecationWarning
 
 from marrow import store
-from marrow.errors import SchemaError
+from marrow.errors import ConfigError
 from marrow.raw import InMemoryLease, InMemoryWriteLog, LocalClient, Writer
 from marrow.records import Collection, Story, Title
+from marrow.settings import load_settings
 from marrow.store.memory import InMemoryBlobStore
 from marrow.web.writes import WritesSettings, openapi_document, writes_app
 
@@ -240,29 +241,45 @@ def test_the_openapi_document_describes_every_route(http: TestClient) -> None:
     )
 
 
-def test_settings_come_from_toml_and_the_environment(tmp_path: Path) -> None:
+def load(config: Path, environ: dict[str, str], **given: object) -> WritesSettings:
+    return load_settings(WritesSettings, "writes", config, environ, given=given)
+
+
+def test_settings_come_from_toml_the_environment_and_the_arguments(tmp_path: Path) -> None:
     config = tmp_path / "writes.toml"
-    config.write_text('root = "var/content"\nport = 9000\ntokens = ["from-file"]\n')
-    settings = WritesSettings.load(str(config), environ={"MARROW_TOKENS": "a, b"})
-    assert (settings.root, settings.port, settings.tokens) == ("var/content", 9000, ["a", "b"])
+    config.write_text('[writes]\nroot = "var/content"\nport = 9000\ntokens = ["from-file"]\n')
+    settings = load(config, {"MARROW_WRITES_TOKENS": "a, b", "MARROW_WRITES_FOLD_ENTRIES": "50"})
+    assert (settings.root, settings.port, settings.tokens) == ("var/content", 9000, ("a", "b"))
+    assert settings.fold_entries == 50
     assert set(settings.classes()) == {"Title", "Story", "Collection", "Layout"}
+    assert load(config, {"MARROW_WRITES_ROOT": "elsewhere"}, root="given", port=None).root == "given"
 
 
 @pytest.mark.parametrize(
     ("text", "environ", "message"),
     [
-        ('root = "x"\n', {}, "at least one token"),
-        ('root = "x"\nport = "high"\n', {"MARROW_TOKENS": "t"}, "invalid"),
-        ('root = "x"\nfold_interval = 0\n', {"MARROW_TOKENS": "t"}, "positive"),
-        ('root = "x"\nschema = "records"\n', {"MARROW_TOKENS": "t"}, "module:attribute"),
-        ('root = "x"\ncolour = 1\n', {"MARROW_TOKENS": "t"}, "invalid"),
-        ("root = \n", {}, "cannot read"),
+        ('root = "x"\n', {}, "at least one non-blank token"),
+        ('root = "x"\n', {"MARROW_WRITES_TOKENS": " , "}, "at least one non-blank token"),
+        ("", {"MARROW_WRITES_TOKENS": "t"}, "missing required field `root`"),
+        ('root = "x"\nport = "high"\n', {"MARROW_WRITES_TOKENS": "t"}, r"writes\.port \(from \[writes\] in"),
+        ('root = "x"\n', {"MARROW_WRITES_TOKENS": "t", "MARROW_WRITES_PORT": "70000"}, "<= 65535"),
+        ('root = "x"\nfold_interval = 0\n', {"MARROW_WRITES_TOKENS": "t"}, r"fold_interval .*> 0"),
+        ('root = "x"\nschema = "records"\n', {"MARROW_WRITES_TOKENS": "t"}, "module:attribute"),
+        ('root = "x"\ncolour = 1\n', {"MARROW_WRITES_TOKENS": "t"}, "'colour' is no setting"),
+        ('root = "x"\n', {"MARROW_WRITES_TOKEN": "t"}, "MARROW_WRITES_TOKEN names no writes setting"),
+        ("root = \n", {}, "not valid TOML"),
     ],
 )
 def test_bad_settings_say_what_is_wrong(
     tmp_path: Path, text: str, environ: dict[str, str], message: str
 ) -> None:
     config = tmp_path / "writes.toml"
-    config.write_text(text)
-    with pytest.raises(SchemaError, match=message):
-        WritesSettings.load(str(config), environ=environ)
+    config.write_text("[writes]\n" + text)
+    with pytest.raises(ConfigError, match=message):
+        load(config, environ)
+
+
+def test_schema_classes_that_cannot_be_imported_are_a_config_error() -> None:
+    settings = WritesSettings(root="x", tokens=("t",), schema="marrow.nowhere:TYPES")
+    with pytest.raises(ConfigError, match=r"cannot load the schema classes 'marrow\.nowhere:TYPES'"):
+        settings.classes()

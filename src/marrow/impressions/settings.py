@@ -7,27 +7,22 @@ validated at start-up.
     min_visible_share = 0.5
     min_visible_ms = 1000
 
-Every field can be overridden by ``MARROW_IMPRESSIONS_<NAME>`` in the environment: strings as they
-are, anything else as JSON (``MARROW_IMPRESSIONS_TOKENS='["s3cret"]'``). A wrong value fails the
-start with a :class:`~marrow.errors.ConfigError` that names the setting and says what it accepts;
-nothing runs on a half-valid configuration.
+Read with :func:`marrow.settings.load_settings` (section ``impressions``): every field can be
+overridden by ``MARROW_IMPRESSIONS_<NAME>`` in the environment (lists comma-separated:
+``MARROW_IMPRESSIONS_TOKENS=s3cret,other``). A wrong value fails the start with a
+:class:`~marrow.errors.ConfigError` that names the setting and says what it accepts; nothing runs on
+a half-valid configuration.
 """
 
 from __future__ import annotations
 
-import os
-import tomllib
-from collections.abc import Mapping
-from pathlib import Path
 from typing import Annotated, Any
 
 import msgspec
 
 from marrow.errors import ConfigError
 
-__all__ = ["DEDUP_FIELDS", "ENV_PREFIX", "ImpressionSettings"]
-
-ENV_PREFIX = "MARROW_IMPRESSIONS_"
+__all__ = ["DEDUP_FIELDS", "ImpressionSettings"]
 
 #: What a dedup key may be made of: the event's fields, and ``timestamp_bucket`` (the timestamp
 #: rounded down to ``dedup_bucket_s``), so that one artwork in one place counts once per bucket.
@@ -133,59 +128,11 @@ class ImpressionSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unkno
         if self.redis_url is not None and not self.redis_url.startswith(("redis://", "rediss://", "unix://")):
             raise ConfigError(f"redis_url must be a redis:// URL, not {self.redis_url!r}")
 
-    @classmethod
-    def load(cls, path: Path | str | None = None, env: Mapping[str, str] | None = None) -> ImpressionSettings:
-        """The settings from the ``[impressions]`` table of the TOML file ``path`` (if given), then the
-        ``MARROW_IMPRESSIONS_*`` variables of ``env`` (``os.environ`` by default) over them."""
-        values: dict[str, Any] = {}
-        if path is not None:
-            try:
-                document = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-            except OSError as e:
-                raise ConfigError(f"cannot read the settings file {path}: {e}") from None
-            except tomllib.TOMLDecodeError as e:
-                raise ConfigError(f"the settings file {path} is not valid TOML: {e}") from None
-            section = document.get("impressions", {})
-            if not isinstance(section, dict):
-                raise ConfigError(f"{path}: [impressions] must be a table")
-            values.update(section)
-        values.update(_from_env(os.environ if env is None else env))
-        return cls.from_mapping(values)
-
-    @classmethod
-    def from_mapping(cls, values: Mapping[str, Any]) -> ImpressionSettings:
-        """Settings from plain values (as TOML or JSON give them), validated."""
-        try:
-            return msgspec.convert(dict(values), cls)
-        except msgspec.ValidationError as e:
-            raise ConfigError(f"impression settings: {field_message(e)} (see docs/impressions.md)") from None
-
     def as_dict(self) -> dict[str, Any]:
         """The settings as plain values, with the tokens hidden."""
         out = msgspec.structs.asdict(self)
         out["tokens"] = ["…"] * len(self.tokens)
         return out
-
-
-def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
-    fields = {f.name: f.type for f in msgspec.structs.fields(ImpressionSettings)}
-    out: dict[str, Any] = {}
-    for name, text in env.items():
-        if not name.startswith(ENV_PREFIX):
-            continue
-        key = name.removeprefix(ENV_PREFIX).lower()
-        if key not in fields:
-            raise ConfigError(f"{name} names no impression setting; settings are {', '.join(sorted(fields))}")
-        if fields[key] in (str, str | None):
-            out[key] = text
-            continue
-        try:
-            out[key] = msgspec.json.decode(text)
-        except msgspec.DecodeError:
-            raise ConfigError(
-                f"{name} must be a JSON value (a number, true/false or a list), not {text!r}"
-            ) from None
-    return out
 
 
 def field_message(e: msgspec.ValidationError) -> str:

@@ -1,9 +1,7 @@
 """The write log in local files: Marrow's embedded default.
 
-Layout: a directory of **segment files** named by the offset of their first entry
-(``00000000000000000001.log``), each a sequence of framed entries::
-
-    u32 payload length | u32 crc32 of (offset, epoch, payload) | u64 offset | u64 epoch | payload
+Layout: a directory of **segment files** named by the offset of their first entry, each a sequence
+of framed entries (the format, and reading it, are in :mod:`marrow.raw.segments`).
 
 Lifecycle: one process opens the log ``writable=True``; it takes an exclusive lock on the directory
 (a second appender is refused), recovers a torn tail (see below), and appends. Any number of
@@ -35,75 +33,24 @@ import logging
 import os
 import struct
 import threading
-import zlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
-from marrow.errors import FencedError, LogError, LogTruncatedError
+from marrow.errors import FencedError, LogError
 from marrow.raw.log import Entry, Watchers
+from marrow.raw.segments import Cursor, Segments, frame, parse, segment_name
 from marrow.store.filesystem import _fsync_directory, _Inotify
 
-__all__ = ["FileWriteLog"]
+# frame and parse are re-exported: tests and tools import them from here
+__all__ = ["FileWriteLog", "frame", "parse"]
 
 log = logging.getLogger(__name__)
 
-_HEADER = struct.Struct("<IIQQ")
-_IDENTITY = struct.Struct("<QQ")
-_SUFFIX = ".log"
 _LOCK = ".append.lock"
 _DURABLE = ".durable"  # the last durable offset, u64 little-endian, rewritten after every sync
 _OFFSET = struct.Struct("<Q")
-_CHUNK = 1 << 20
 _IN_MODIFY, _IN_CREATE = 0x2, 0x100  # inotify(7)
 SEGMENT_BYTES = 64 << 20  #: a new segment starts once the current one is this large
-
-
-def frame(offset: int, epoch: int, payload: bytes) -> bytes:
-    """One entry as it is stored: header, then payload."""
-    crc = zlib.crc32(payload, zlib.crc32(_IDENTITY.pack(offset, epoch)))
-    return _HEADER.pack(len(payload), crc, offset, epoch) + payload
-
-
-def parse(buffer: bytes, expect: int | None) -> tuple[list[Entry], int, bool]:
-    """Whole, valid frames at the start of ``buffer``: (entries, bytes they take, whether parsing
-    stopped at a bad frame rather than at the end of the data). ``expect`` is the offset the first
-    frame must have (None: any); each next frame must follow it by one."""
-    entries: list[Entry] = []
-    pos, end = 0, len(buffer)
-    view = memoryview(buffer)
-    while pos + _HEADER.size <= end:
-        length, crc, offset, epoch = _HEADER.unpack_from(buffer, pos)
-        stop = pos + _HEADER.size + length
-        if stop > end:
-            return entries, pos, False  # incomplete: more bytes may come
-        payload = bytes(view[pos + _HEADER.size : stop])
-        if zlib.crc32(payload, zlib.crc32(_IDENTITY.pack(offset, epoch))) != crc or (
-            expect is not None and offset != expect
-        ):
-            return entries, pos, True
-        entries.append(Entry(offset, epoch, payload))
-        expect = offset + 1
-        pos = stop
-    return entries, pos, False
-
-
-def _name(first: int) -> str:
-    return f"{first:020d}{_SUFFIX}"
-
-
-@dataclass
-class _Cursor:
-    """A reader's position: in the segment starting at ``first``, byte ``pos``, after ``offset``."""
-
-    first: int
-    fd: int
-    pos: int
-    offset: int
-
-    def close(self) -> None:
-        with contextlib.suppress(OSError):
-            os.close(self.fd)
 
 
 class FileWriteLog:
@@ -123,8 +70,9 @@ class FileWriteLog:
         self.writable = writable
         self.segment_bytes = segment_bytes
         self.poll_interval = poll_interval
+        self._files = Segments(self.directory)
         self._read_lock = threading.Lock()
-        self._cursor: _Cursor | None = None
+        self._cursor: Cursor | None = None
         self._append_lock = threading.Lock()
         self._failed: BaseException | None = None
         self._fd = -1
@@ -155,7 +103,7 @@ class FileWriteLog:
                     f"another process is appending to the write log in {self.directory}; "
                     "one writer at a time (it holds the writer lease)"
                 ) from None
-            segments = self._segments()
+            segments = self._files.firsts()
             if not segments:
                 self._create_segment(1)
                 self._last, self._epoch, self._size = 0, 0, 0
@@ -170,7 +118,7 @@ class FileWriteLog:
         """Cut off a torn tail of the last segment; find the last offset and epoch."""
         while True:
             first = segments[-1]
-            path = self.directory / _name(first)
+            path = self.directory / segment_name(first)
             data = path.read_bytes()
             entries, good, bad = parse(data, first)
             if good < len(data):
@@ -197,12 +145,13 @@ class FileWriteLog:
     def _epoch_before(self, segments: list[int]) -> int:
         if len(segments) < 2:
             return 0
-        data = (self.directory / _name(segments[-2])).read_bytes()
+        data = (self.directory / segment_name(segments[-2])).read_bytes()
         entries = parse(data, segments[-2])[0]
         return entries[-1].epoch if entries else 0
 
     def _create_segment(self, first: int) -> None:
-        fd = os.open(self.directory / _name(first), os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o666)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND
+        fd = os.open(self.directory / segment_name(first), flags, 0o666)
         if self._fd >= 0:
             os.close(self._fd)
         self._fd, self._size = fd, 0
@@ -251,120 +200,17 @@ class FileWriteLog:
 
     def truncate(self, below: int) -> None:
         """Delete whole segments whose entries are all below ``below`` (never the last segment)."""
-        segments = self._segments()
+        segments = self._files.firsts()
         for first, after in itertools.pairwise(segments):
             if after > below:
                 break
             try:
-                (self.directory / _name(first)).unlink(missing_ok=True)
+                (self.directory / segment_name(first)).unlink(missing_ok=True)
             except OSError as e:
                 raise LogError(f"cannot truncate the write log in {self.directory}: {e}") from e
         _fsync_directory(self.directory)
 
     # --- reading ---------------------------------------------------------------------------------
-
-    def _segments(self) -> list[int]:
-        try:
-            names = os.listdir(self.directory)
-        except FileNotFoundError:
-            return []
-        except OSError as e:
-            raise LogError(f"cannot list the write log in {self.directory}: {e}") from e
-        found = []
-        for name in names:
-            if name.endswith(_SUFFIX) and name[: -len(_SUFFIX)].isdigit():
-                found.append(int(name[: -len(_SUFFIX)]))
-        return sorted(found)
-
-    def _open_segment(self, first: int) -> int | None:
-        try:
-            return os.open(self.directory / _name(first), os.O_RDONLY)
-        except FileNotFoundError:
-            return None
-
-    def _seek(self, after: int) -> _Cursor | None:
-        """A cursor just after offset ``after`` (None for an empty log)."""
-        while True:
-            segments = self._segments()
-            if not segments:
-                return None
-            if after + 1 < segments[0]:
-                raise LogTruncatedError(
-                    f"entries after offset {after} were truncated from {self.directory} (it starts at "
-                    f"{segments[0]}); load the latest version and read from its folded offset",
-                    segments[0],
-                )
-            first = max(s for s in segments if s <= after + 1)
-            fd = self._open_segment(first)
-            if fd is None:
-                continue  # truncated meanwhile: list again
-            cursor = _Cursor(first, fd, 0, first - 1)
-            while cursor.offset < after:
-                if not self._advance(cursor, after - cursor.offset, keep=False):
-                    break
-            return cursor
-
-    def _advance(self, cursor: _Cursor, limit: int, keep: bool = True) -> list[Entry] | bool:
-        """Read up to ``limit`` whole entries at the cursor, within its segment; moves it past them.
-        Returns the entries (or, with ``keep=False``, whether any were read)."""
-        out: list[Entry] = []
-        while len(out) < limit:
-            chunk = os.pread(cursor.fd, _CHUNK, cursor.pos)
-            if len(chunk) >= _HEADER.size:
-                need = _HEADER.size + _HEADER.unpack_from(chunk)[0]
-                if need > len(chunk):  # one entry larger than a chunk
-                    chunk = os.pread(cursor.fd, need, cursor.pos)
-            entries, used, _bad = parse(chunk, cursor.offset + 1)
-            if not entries:
-                break  # the end (or a frame still being written, or a tail the writer will cut)
-            entries = entries[: limit - len(out)]
-            used = sum(_HEADER.size + len(e.payload) for e in entries)
-            cursor.pos += used
-            cursor.offset = entries[-1].offset
-            out += entries
-        return out if keep else bool(out)
-
-    def _next_segment(self, cursor: _Cursor) -> _Cursor | None:
-        """The cursor moved to the segment after ``cursor``'s, if that segment exists."""
-        if cursor.offset + 1 == cursor.first:
-            return None  # nothing read in this segment: the next one cannot start here too
-        fd = self._open_segment(cursor.offset + 1)
-        if fd is None:
-            return None
-        cursor.close()
-        return _Cursor(cursor.offset + 1, fd, 0, cursor.offset)
-
-    def _check_not_skipped(self, cursor: _Cursor) -> None:
-        """At the end of a segment with no successor: fine, unless later segments exist (the next
-        one was truncated while this reader was behind)."""
-        later = [s for s in self._segments() if s > cursor.offset + 1]
-        if later:
-            raise LogTruncatedError(
-                f"entries after offset {cursor.offset} were truncated from {self.directory} while this "
-                "reader was behind; load the latest version and read from its folded offset",
-                later[0],
-            )
-
-    def _read(self, cursor: _Cursor | None, after: int, limit: int) -> tuple[_Cursor | None, list[Entry]]:
-        if cursor is None or cursor.offset != after:
-            if cursor is not None:
-                cursor.close()
-            cursor = self._seek(after)
-            if cursor is None:
-                return None, []
-        out: list[Entry] = []
-        while len(out) < limit:
-            entries = self._advance(cursor, limit - len(out))
-            assert isinstance(entries, list)
-            out += entries
-            if len(out) < limit:
-                moved = self._next_segment(cursor)
-                if moved is None:
-                    if not out:
-                        self._check_not_skipped(cursor)
-                    break
-                cursor = moved
-        return cursor, out
 
     def _durable(self) -> int:
         """The last offset the appender has synced (entries written but not yet synced stay unread,
@@ -386,7 +232,7 @@ class FileWriteLog:
                 limit = min(limit, self._durable() - after)
                 if limit <= 0:
                     return []
-                self._cursor, out = self._read(self._cursor, after, limit)
+                self._cursor, out = self._files.read(self._cursor, after, limit)
             except OSError as e:
                 raise LogError(f"cannot read the write log in {self.directory}: {e}") from e
             return out

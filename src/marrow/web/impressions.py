@@ -87,7 +87,7 @@ def impressions_app(service: ImpressionHistory, tokens: Sequence[str] | None = N
     if not accepted or any(not t.strip() for t in accepted):
         raise ConfigError(
             "the impressions API needs at least one non-blank token: set tokens in [impressions] "
-            "or MARROW_IMPRESSIONS_TOKENS='[\"...\"]'"
+            "or MARROW_IMPRESSIONS_TOKENS (comma-separated)"
         )
     body_limit = service.settings.batch_max * _EVENT_BYTES + 1024
 

@@ -1,75 +1,38 @@
-"""The store explorer: browse and query one dataset held by a consumer (or a single state).
-
-Every page is server-rendered HTML and has a JSON twin at the same path plus ``.json``::
-
-    /                          overview: version, state tag, per type records, memory, fields; metrics
-    /types/{type}              records by ordinal, 50 a page (?page=N), and the query forms
-    /types/{type}/{ordinal}    one record; references link to the records they point to
-    /types/{type}/key          one record by primary key, one parameter per key field (?id=42)
-    /types/{type}/find         hash index: records holding a value (?field=genres&value=drama&page=N)
-    /types/{type}/complete     prefix index: autocomplete (?field=title&prefix=da&limit=20)
-    /history                   what each of the consumer's last refreshes added, removed, changed
-    /diff                      what changed between any two versions (?from=3&to=7)
-
-The overview's twin is ``/.json``; the links in a JSON answer lead to JSON twins. Query values are
-typed by their field: integers are parsed and range-checked, booleans are ``true``/``false``, bytes
-are hex, and a reference is the ordinal of the record it points to, as the pages show it (see
-:mod:`marrow.web._values`).
-
-Lifecycle: :func:`explorer_app` wraps a source — a :class:`~marrow.store.consumer.Consumer`, anything
-with a ``.state``, or a plain :class:`~marrow.store.ReadState` — and optionally the consumer's
-:class:`~marrow.store.history.History`. Each request reads ``source.state`` once and answers from that
-version alone, so a page is whole and consistent while the consumer refreshes underneath. Ordinals
-are per version: links to records carry ``?version=N``, and a record page opened at another version
-says so. Indexes are built on a type's first query (as everywhere in the store), which is when the
-overview starts counting their bytes.
-
-Invariants: the HTML of a page renders exactly the data its JSON twin returns (the thin-shell rule);
-bad input — an unknown type, field, record or page, a value that does not parse as its field's type —
-is a 4xx page or JSON object ``{"error": ..., "status": ...}`` that says what was wrong, never a 500.
-All output is escaped (Jinja2 autoescape).
-"""
+"""The explorer's pages: each handler reads one state and returns the data of its page (the JSON twin)
+and the template that renders it as HTML; see :mod:`marrow.web.explorer` for the paths."""
 
 from __future__ import annotations
 
-import contextlib
-import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-import jinja2
 import numpy as np
-from starlette.applications import Starlette
-from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
-from starlette.routing import Mount, Route
-from starlette.staticfiles import StaticFiles
 
-from marrow.errors import MarrowError, NotFoundError, RefreshError
-from marrow.store.consumer import load_version
-from marrow.store.history import History, VersionDiff, diff
+from marrow.store.history import VersionDiff
 from marrow.store.read import ReadState, TypeReader
-from marrow.web._values import BadValue, RecordsJSON, as_text, jsonable, parse_value
+from marrow.web._values import RecordsJSON, as_text, parse_value
+from marrow.web.explorer._source import Explorer, Problem
 
-__all__ = ["PER_PAGE", "explorer_app"]
+__all__ = [
+    "MAX_COMPLETIONS",
+    "PER_PAGE",
+    "Links",
+    "Page",
+    "complete_page",
+    "diff_page",
+    "find_page",
+    "history_page",
+    "key_page",
+    "overview",
+    "record_page",
+    "type_page",
+]
 
 PER_PAGE = 50  #: records on one page of a type or of a hash index query
 MAX_COMPLETIONS = 500
-_HERE = Path(__file__).parent
-_LOADED_VERSIONS = 2  # states of other versions kept for /diff: each is a whole dataset in memory
-
-
-class Problem(Exception):
-    """Bad input: answered with ``status`` and ``message`` (what was wrong, what to do)."""
-
-    def __init__(self, status: int, message: str):
-        super().__init__(message)
-        self.status = status
-        self.message = message
 
 
 @dataclass
@@ -79,73 +42,6 @@ class Page:
     template: str
     title: str
     data: dict[str, Any]
-
-
-class Explorer:
-    """The source of states for the pages: the current one, and others loaded for diffs."""
-
-    def __init__(self, source: Any, history: History | None):
-        self.source = source
-        self.history = history
-        self.retriever = getattr(source, "retriever", None)
-        self._loaded: dict[int, ReadState] = {}
-        self._lock = threading.Lock()
-
-    def state(self) -> ReadState:
-        """The current version, read once per request."""
-        if isinstance(self.source, ReadState):
-            return self.source
-        try:
-            return self.source.state
-        except RefreshError as e:
-            raise Problem(503, f"no version to explore yet: {e}") from None
-
-    def metrics(self, state: ReadState) -> dict[str, Any] | None:
-        metrics = getattr(self.source, "metrics", None)
-        return metrics.as_dict(state) if metrics is not None else None
-
-    def diff(self, before: int, after: int) -> VersionDiff:
-        """The history's entry when it holds this pair, else a diff of the two versions loaded."""
-        for entry in self.history.entries() if self.history is not None else []:
-            if (entry.before, entry.after) == (before, after):
-                return entry
-        return diff(self.state_at(before), self.state_at(after))
-
-    def state_at(self, version: int) -> ReadState:
-        current = self.state()
-        if current.version == version:
-            return current
-        if self.retriever is None:
-            raise Problem(
-                404, f"version {version} is not in memory and this explorer has no blob store to load it from"
-            )
-        with self._lock:  # one load at a time: two concurrent loads of a dataset would double memory
-            state = self._loaded.get(version)
-            if state is None:
-                try:
-                    state = load_version(self.retriever, version)
-                except (MarrowError, OSError) as e:
-                    raise Problem(404, f"version {version} cannot be loaded: {e}") from None
-                while len(self._loaded) >= _LOADED_VERSIONS:
-                    self._loaded.pop(next(iter(self._loaded)))
-                self._loaded[version] = state
-            return state
-
-    def versions(self) -> list[int]:
-        """Versions that a diff can name: those of the history and those of the blob store."""
-        found = (
-            {v for e in self.history.entries() for v in (e.before, e.after) if v is not None}
-            if self.history
-            else set()
-        )
-        refs = getattr(self.retriever, "refs", None)
-        if refs is not None:
-            with contextlib.suppress(MarrowError, OSError):  # a store that is down: the history's versions
-                found.update(ref.version for ref in refs())
-        current = self.state().version
-        if current is not None:
-            found.add(current)
-        return sorted(found)
 
 
 def _records(state: ReadState, links: Links) -> RecordsJSON:
@@ -187,9 +83,6 @@ def _required(request: Request, name: str, what: str, blank: bool = False) -> st
     if value is None or (not blank and not value.strip()):
         raise Problem(400, f"give {name}: {what}")
     return value
-
-
-# --- pages ------------------------------------------------------------------------------------------
 
 
 def overview(ex: Explorer, request: Request) -> Page:
@@ -419,80 +312,3 @@ def _diff_data(state: ReadState, entry: VersionDiff, links: Links, limit: int) -
         links("/diff", **{"from": entry.before, "to": entry.after}) if entry.before is not None else None
     )
     return out
-
-
-# --- the app ------------------------------------------------------------------------------------------
-
-
-def _environment() -> jinja2.Environment:
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(_HERE / "templates"),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,  # a template naming data the page lacks fails its test
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    env.filters["num"] = lambda n: "" if n is None else f"{n:,}"
-    return env
-
-
-def explorer_app(source: Any, history: History | None = None) -> Starlette:
-    """The explorer as an ASGI app over ``source`` (a Consumer, anything with ``.state``, or a ReadState)."""
-    ex = Explorer(source, history)
-    env = _environment()
-
-    def respond(request: Request, status: int, template: str, title: str, data: dict[str, Any]) -> Response:
-        data = jsonable(data)
-        path = request.url.path
-        if path.endswith(".json"):
-            return JSONResponse(data, status_code=status)
-        query = f"?{request.url.query}" if request.url.query else ""
-        html = env.get_template(template).render(
-            title=title,
-            root=Links(request).root,
-            json_url=f"{path}.json{query}",
-            has_history=history is not None,
-            **data,
-        )
-        return HTMLResponse(html, status_code=status)
-
-    def endpoint(handler: Callable[[Explorer, Request], Page]) -> Callable[[Request], Response]:
-        def run(request: Request) -> Response:  # sync: Starlette runs it in its thread pool
-            try:
-                page = handler(ex, request)
-            except Problem as e:
-                return problem(request, e.status, e.message)
-            except BadValue as e:
-                return problem(request, 400, str(e))
-            except NotFoundError as e:
-                return problem(request, 404, str(e))
-            except MarrowError as e:  # e.g. a prefix query on a field that is not a string
-                return problem(request, 400, str(e))
-            return respond(request, 200, page.template, page.title, page.data)
-
-        return run
-
-    def problem(request: Request, status: int, message: str) -> Response:
-        return respond(request, status, "error.html", f"Error {status}", {"error": message, "status": status})
-
-    async def http_error(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, HTTPException)
-        message = f"no page at {request.url.path}" if exc.status_code == 404 else str(exc.detail)
-        return problem(request, exc.status_code, message)
-
-    pages: list[tuple[str, Callable[[Explorer, Request], Page]]] = [
-        ("/", overview),
-        ("/history", history_page),
-        ("/diff", diff_page),
-        ("/types/{type}", type_page),
-        ("/types/{type}/key", key_page),  # before {ordinal}, which would match "key" too
-        ("/types/{type}/find", find_page),
-        ("/types/{type}/complete", complete_page),
-        ("/types/{type}/{ordinal}", record_page),
-    ]
-    routes: list[Route | Mount] = [Mount("/static", StaticFiles(directory=_HERE / "static"), name="static")]
-    for path, handler in pages:
-        run = endpoint(handler)
-        # the twin first: "{type}" would otherwise match "Title.json"
-        routes += [Route(f"{path}.json", run), Route(path, run)]
-    return Starlette(routes=routes, exception_handlers={HTTPException: http_error})

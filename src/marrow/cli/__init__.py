@@ -1,16 +1,17 @@
-"""``marrow ...``: a thin shell over the library."""
+"""``marrow ...``: a thin shell over the library. The ``bench`` sub-commands are in ``_bench``."""
 
 from __future__ import annotations
 
-import runpy
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from marrow.cli._bench import bench_app
+from marrow.cli._console import console
+from marrow.cli._console import error as _error
 from marrow.errors import MarrowError
 from marrow.store.producer import CycleReport
 
@@ -18,7 +19,6 @@ if TYPE_CHECKING:
     from marrow.cms import CMS
 
 app = typer.Typer(help="Marrow: an in-memory object store and content platform.", no_args_is_help=True)
-bench_app = typer.Typer(help="Benchmarks, side by side with their peers (from a source checkout).")
 app.add_typer(bench_app, name="bench")
 cms_app = typer.Typer(help="The CMS: sample content and editors.", no_args_is_help=True)
 app.add_typer(cms_app, name="cms")
@@ -26,9 +26,6 @@ app.add_typer(cms_app, name="cms")
 
 impressions_app = typer.Typer(help="The impression history service.", no_args_is_help=True)
 app.add_typer(impressions_app, name="impressions")
-console = Console()
-
-BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 
 
 @app.command()
@@ -50,18 +47,13 @@ def demo(
     With --check: sign in, edit a story, see it in the preview, publish, see it on the site, generate
     impressions and see the ranking change — on a fresh directory and free ports; exits 1 on a failure.
     """
-    import msgspec
-
     from marrow import demo as demo_module
     from marrow.platform import PlatformSettings
     from marrow.settings import load_settings
 
     try:
-        settings = load_settings(PlatformSettings, "platform", config)
-        given = {
-            k: v for k, v in {"root": str(root) if root else None, "port": port}.items() if v is not None
-        }
-        settings = msgspec.structs.replace(settings, **given)
+        given = {"root": str(root) if root else None, "port": port}
+        settings = load_settings(PlatformSettings, "platform", config, given=given)
         if check:
             outcome = demo_module.check(console)
             if not outcome.ok:
@@ -70,7 +62,7 @@ def demo(
             return
         demo_module.serve(settings, titles, stories, console)
     except (MarrowError, OSError) as e:
-        console.print(f"[red]{e}[/]")
+        _error(e)
         raise typer.Exit(1) from None
 
 
@@ -96,7 +88,7 @@ def inspect(
     try:
         kind, header = read_header(data)
     except MarrowError as e:
-        console.print(f"[red]{blob}: {e}[/]")
+        _error(f"{blob}: {e}")
         raise typer.Exit(1) from None
     console.print(f"[bold]{blob}[/]: {kind}, {len(data):,} bytes, version {header['version']}")
     console.print(
@@ -215,7 +207,9 @@ def explore(
 @app.command("serve-writes")
 def serve_writes(
     root: Path | None = typer.Argument(None, file_okay=False, help="The namespace's directory."),
-    config: Path | None = typer.Option(None, exists=True, dir_okay=False, help="A TOML settings file."),
+    config: Path | None = typer.Option(
+        None, exists=True, dir_okay=False, help="A TOML file with a [writes] table."
+    ),
     schema: str | None = typer.Option(
         None, help="module:attribute naming the classes (marrow.records:TYPES)."
     ),
@@ -224,16 +218,21 @@ def serve_writes(
 ) -> None:
     """Serve a namespace's write API (bulk updates, reads, OpenAPI) as its one active writer.
 
-    Tokens come from MARROW_TOKENS (comma-separated) or the settings file."""
+    Settings come from --config's [writes] table, then MARROW_WRITES_* variables (MARROW_WRITES_TOKENS,
+    comma-separated, for the bearer tokens), then these options."""
     import uvicorn
 
     from marrow.raw.namespace import Namespace
+    from marrow.settings import load_settings
     from marrow.web.writes import WritesSettings, writes_app
 
-    settings = WritesSettings.load(
-        str(config) if config else None, root=str(root) if root else None, schema=schema, host=host, port=port
-    )
-    ns = Namespace(settings.root, settings.classes())
+    given = {"root": str(root) if root else None, "schema": schema, "host": host, "port": port}
+    try:
+        settings = load_settings(WritesSettings, "writes", config, given=given)
+        ns = Namespace(settings.root, settings.classes())
+    except MarrowError as e:  # a wrong setting, schema classes that cannot be loaded
+        _error(e)
+        raise typer.Exit(1) from None
     console.print(f"waiting for the writer lease of {ns.directory} …")
     writer = ns.writer(fold_interval=settings.fold_interval, fold_entries=settings.fold_entries)
     client = ns.client()
@@ -244,18 +243,6 @@ def serve_writes(
     finally:
         client.close()
         writer.close()
-
-
-@bench_app.command("raw")
-def bench_raw(
-    writes: int = typer.Option(5000, min=100, help="Writes per throughput run."),
-    concurrency: int = typer.Option(32, min=1, help="Writer threads."),
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
-) -> None:
-    """Durable writes/s, acknowledgement and propagation latency, strong reads (issue 4)."""
-    _run_benchmark(
-        "raw", ["--writes", str(writes), "--concurrency", str(concurrency)] + (["--json"] if as_json else [])
-    )
 
 
 def _cms(database: str | None, config: Path | None) -> CMS:
@@ -323,11 +310,12 @@ def impressions_serve(
     import uvicorn
 
     from marrow.impressions import ImpressionHistory, ImpressionSettings
+    from marrow.settings import load_settings
     from marrow.web.impressions import impressions_app as api
 
     service = None
     try:
-        settings = ImpressionSettings.load(config)
+        settings = load_settings(ImpressionSettings, "impressions", config)
         service = ImpressionHistory.open(settings)
         served = api(service)  # refuses to start without a token
         console.print(
@@ -335,130 +323,18 @@ def impressions_serve(
         )
         uvicorn.run(served, host=host, port=port, log_level="warning")
     except MarrowError as e:  # a wrong setting, a store that cannot be opened, no token
-        console.print(f"[red]{e}[/]")
+        _error(e)
         raise typer.Exit(1) from None
     finally:
         if service is not None:
             service.close()
 
 
-@bench_app.command("store")
-def bench_store(
-    records: int = typer.Option(1_000_000, min=1000, help="Records in the benchmark catalogue."),
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
-) -> None:
-    """Memory and read speed of the store vs dataclasses, Parquet and sqlite."""
-    _run_benchmark("store", ["--records", str(records)] + (["--json"] if as_json else []))
-
-
-@bench_app.command("lifecycle")
-def bench_lifecycle(
-    titles: int = typer.Option(1_000_000, min=1000, help="Titles in the state readers read during deltas."),
-    cycles: int = typer.Option(50, min=2, help="Cycles whose propagation is timed."),
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
-) -> None:
-    """Propagation to another process, reader stalls while versions change, memory of shared workers."""
-    _run_benchmark(
-        "lifecycle", ["--titles", str(titles), "--cycles", str(cycles)] + (["--json"] if as_json else [])
-    )
-
-
-@bench_app.command("ingest")
-def bench_ingest(
-    titles: int = typer.Option(18_000, min=10, help="Titles in the sample content."),
-    stories: int = typer.Option(5_000, min=1, help="Stories in the sample content."),
-    edits: int = typer.Option(200, min=1, help="Saves of one story, each ingested at once."),
-    postgres: bool = typer.Option(False, help="Also import the sample into the local PostgreSQL."),
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
-) -> None:
-    """The sample through the CMS and the ingestion pipeline: bulk vs one write per title (issue 5)."""
-    argv = ["--titles", str(titles), "--stories", str(stories), "--edits", str(edits)]
-    _run_benchmark("ingest", argv + (["--postgres"] if postgres else []) + (["--json"] if as_json else []))
-
-
-@bench_app.command("preview")
-def bench_preview(
-    titles: int = typer.Option(18_000, min=10, help="Titles in the sample content."),
-    stories: int = typer.Option(5_000, min=3, help="Stories in the sample content."),
-    edits: int = typer.Option(200, min=1, help="Edits saved through the editor."),
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
-) -> None:
-    """An edit saved through the editor → visible in the preview, strong and eventual (issue 5)."""
-    argv = ["--titles", str(titles), "--stories", str(stories), "--edits", str(edits)]
-    _run_benchmark("preview", argv + (["--json"] if as_json else []))
-
-
-@bench_app.command("pages")
-def bench_pages(
-    titles: int = typer.Option(18_000, min=100, help="Titles in the sample content."),
-    stories: int = typer.Option(5_000, min=10, help="Stories in the sample content."),
-    builds: int = typer.Option(300, min=10, help="Home pages built per side."),
-    seconds: int = typer.Option(10, min=1, help="Seconds of HTTP load."),
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
-) -> None:
-    """A personalised home page built in process, served over HTTP, and within its deadline (issue 6)."""
-    argv = [
-        "--titles",
-        str(titles),
-        "--stories",
-        str(stories),
-        "--builds",
-        str(builds),
-        "--seconds",
-        str(seconds),
-    ]
-    _run_benchmark("pages", argv + (["--json"] if as_json else []))
-
-
-@bench_app.command("impressions")
-def bench_impressions(
-    events: int = typer.Option(100_000, min=1000, help="Events the ingest figure submits."),
-    profiles: int = typer.Option(10_000, min=100, help="Members browsing."),
-    queries: int = typer.Option(100_000, min=1000, help="History queries the read figure makes."),
-    cache_entries: int = typer.Option(10_000, min=0, help="Profiles the node cache holds."),
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
-) -> None:
-    """Impression history: ingest, cached reads vs the store and Redis, freshness (issue 7)."""
-    argv = ["--events", str(events), "--profiles", str(profiles), "--queries", str(queries)]
-    argv += ["--cache-entries", str(cache_entries)] + (["--json"] if as_json else [])
-    _run_benchmark("impressions", argv)
-
-
-@bench_app.command("headline")
-def bench_headline(
-    titles: int = typer.Option(18_000, min=10, help="Titles in the sample content."),
-    stories: int = typer.Option(5_000, min=20, help="Stories in the sample content."),
-    ttl: float = typer.Option(30.0, min=0.1, help="The legacy near-cache's refresh period, seconds."),
-    plots: Path | None = typer.Option(None, help="Where the PNGs go (default: benchmarks/plots)."),
-    quick: bool = typer.Option(False, "--quick", help="A small run: 600 titles, a 2 s ttl, fewer pages."),
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
-) -> None:
-    """The legacy read path vs Marrow on the same data: pages, preview, memory (issue 8; NATS, PostgreSQL)."""
-    argv = ["--titles", str(titles), "--stories", str(stories), "--ttl", str(ttl)]
-    argv += (["--plots", str(plots)] if plots else []) + (["--quick"] if quick else [])
-    _run_benchmark("headline", argv + (["--json"] if as_json else []))
-
-
-def _run_benchmark(name: str, argv: list[str]) -> None:
-    script = BENCHMARKS / f"{name}.py"
-    if not script.exists():
-        console.print(
-            f"[red]benchmark {name} not found at {script}; benchmarks ship with the source checkout[/]"
-        )
-        raise typer.Exit(2)
-    old = sys.argv
-    sys.argv = [str(script), *argv]
-    try:
-        runpy.run_path(str(script), run_name="__main__")
-    finally:
-        sys.argv = old
-
-
 def main() -> None:  # pragma: no cover - the console script
     try:
         app()
     except MarrowError as e:
-        console.print(f"[red]{e}[/]")
+        _error(e)
         sys.exit(1)
 
 

@@ -1,22 +1,4 @@
-"""The write API of a namespace over HTTP: bulk updates, conditional updates, reads, the latest offset.
-
-    POST /v1/bulk-update               {"ops": [...], "expect": [...], "request_id": "..."} → {"offset": N}
-    GET  /v1/records/{type}/{key}      one record; ?consistency=strong, or ?offset=N (read your write)
-    POST /v1/records/{type}/lookup     {"keys": [...], "fields": [...]?, "consistency"?, "offset"?}
-    GET  /v1/offset                    {"offset": the latest acknowledged offset}
-    GET  /openapi.json                 this API as an OpenAPI 3.1 document (no token needed)
-
-Every ``/v1`` request needs ``Authorization: Bearer <token>`` with one of the configured tokens; a
-request without one is refused with 401 before anything is read or written. Errors are JSON,
-``{"error": what was wrong and what to do, "status": code}``: 422 for a body or value that does not
-fit (also a record the schema refuses), 409 for a conditional update whose expectations failed (with
-``conflicts``), 404 for no such record, 503 when the write log or lease is unavailable (retry with the
-same request id), 504 when a strong read cannot catch up in time.
-
-JSON values take their field's type: bytes are base64, a map with integer keys has them as strings
-(``{"7": ...}``), a primary key of several fields is a list, and in a URL a key of one integer or
-string field is written as is.
-"""
+"""The write API's HTTP app over a writer and a local client; see :mod:`marrow.web.writes`."""
 
 from __future__ import annotations
 
@@ -47,77 +29,19 @@ from marrow.errors import (
 from marrow.raw import Delete, Expect, LocalClient, Upsert, View, Writer
 from marrow.store import Schema
 from marrow.store.schema import FieldType
+from marrow.web.writes._contract import (
+    BulkUpdateBody,
+    Conflict,
+    ErrorAnswer,
+    LookupAnswer,
+    LookupBody,
+    OffsetAnswer,
+    RecordAnswer,
+    UpsertOp,
+    openapi_document,
+)
 
-__all__ = ["BulkUpdateBody", "WritesSettings", "openapi_document", "writes_app"]
-
-
-class UpsertOp(msgspec.Struct, tag="upsert", tag_field="op", forbid_unknown_fields=True):
-    """Add a record, or replace the one with its primary key."""
-
-    type: str
-    record: dict[str, Any]
-
-
-class DeleteOp(msgspec.Struct, tag="delete", tag_field="op", forbid_unknown_fields=True):
-    """Remove the record with this primary key (a list for a key of several fields)."""
-
-    type: str
-    key: Any
-
-
-class ExpectBody(msgspec.Struct, forbid_unknown_fields=True):
-    """An expectation about the current record: present (true/false), field values, or unchanged
-    since an offset (``version``)."""
-
-    type: str
-    key: Any
-    present: bool | None = None
-    fields: dict[str, Any] | None = None
-    version: int | None = None
-
-
-class BulkUpdateBody(msgspec.Struct, forbid_unknown_fields=True):
-    """An atomic bulk update; with ``expect``, a conditional one."""
-
-    ops: list[UpsertOp | DeleteOp]
-    expect: list[ExpectBody] = []
-    request_id: str | None = None
-
-
-class LookupBody(msgspec.Struct, forbid_unknown_fields=True):
-    keys: list[Any]
-    fields: list[str] | None = None
-    consistency: str = "eventual"
-    offset: int | None = None
-
-
-class OffsetAnswer(msgspec.Struct):
-    offset: int
-
-
-class RecordAnswer(msgspec.Struct):
-    record: dict[str, Any]
-    offset: int
-    version: int | None
-
-
-class LookupAnswer(msgspec.Struct):
-    records: list[dict[str, Any] | None]
-    offset: int
-    version: int | None
-
-
-class Conflict(msgspec.Struct):
-    type: str
-    key: Any
-    expected: str
-    found: str
-
-
-class ErrorAnswer(msgspec.Struct):
-    error: str
-    status: int
-    conflicts: list[Conflict] | None = None
+__all__ = ["from_json", "writes_app"]
 
 
 class _Problem(Exception):
@@ -222,7 +146,9 @@ def writes_app(
 ) -> Starlette:
     """The API over ``writer`` (None: a read-only replica answers writes with 503) and ``client``."""
     if not tokens or any(not t for t in tokens):
-        raise ValueError("the write API needs at least one non-empty token (MARROW_TOKENS)")
+        raise ValueError(
+            "the write API needs at least one non-empty token (tokens in [writes], or MARROW_WRITES_TOKENS)"
+        )
     schema = client.schema
     secrets = [t.encode() for t in tokens]
     last_offset = latest or (lambda: writer.offset if writer is not None else client.latest())
@@ -341,149 +267,3 @@ def writes_app(
         Route("/openapi.json", openapi, methods=["GET"]),
     ]
     return Starlette(routes=routes, exception_handlers={_Problem: problem, MarrowError: marrow_error})
-
-
-def openapi_document() -> dict[str, Any]:
-    """The API as an OpenAPI 3.1 document; request and answer schemas come from the msgspec types."""
-    (body, lookup_body, offset_answer, record_answer, lookup_answer, error), components = (
-        msgspec.json.schema_components(
-            [BulkUpdateBody, LookupBody, OffsetAnswer, RecordAnswer, LookupAnswer, ErrorAnswer],
-            ref_template="#/components/schemas/{name}",
-        )
-    )
-
-    def answer(schema: dict[str, Any], what: str) -> dict[str, Any]:
-        return {"description": what, "content": {"application/json": {"schema": schema}}}
-
-    errors = {
-        str(code): answer(error, what)
-        for code, what in [
-            (401, "no valid bearer token"),
-            (404, "no such type or record"),
-            (409, "a conditional update's expectations failed; nothing was applied"),
-            (422, "the body or a value does not fit; nothing was applied"),
-            (503, "the write log or lease is unavailable; retry with the same request id"),
-            (504, "a strong read could not catch up in time"),
-        ]
-    }
-    read_params = [
-        {"name": "consistency", "in": "query", "schema": {"enum": ["eventual", "strong"]}},
-        {"name": "offset", "in": "query", "schema": {"type": "integer"}, "description": "read your write"},
-    ]
-    path_params = [
-        {"name": "type", "in": "path", "required": True, "schema": {"type": "string"}},
-        {"name": "key", "in": "path", "required": True, "schema": {"type": "string"}},
-    ]
-    return {
-        "openapi": "3.1.0",
-        "info": {"title": "Marrow write API", "version": "1"},
-        "components": {
-            "schemas": components,
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-        },
-        "security": [{"bearer": []}],
-        "paths": {
-            "/v1/bulk-update": {
-                "post": {
-                    "summary": "Apply a bulk update (conditional with expect); its offset once durable",
-                    "requestBody": {"required": True, "content": {"application/json": {"schema": body}}},
-                    "responses": {"200": answer(offset_answer, "the offset of the write"), **errors},
-                }
-            },
-            "/v1/records/{type}/{key}": {
-                "get": {
-                    "summary": "One record by primary key",
-                    "parameters": path_params + read_params,
-                    "responses": {"200": answer(record_answer, "the record"), **errors},
-                }
-            },
-            "/v1/records/{type}/lookup": {
-                "post": {
-                    "summary": "Records (or chosen fields) for many primary keys; null where absent",
-                    "parameters": path_params[:1],
-                    "requestBody": {
-                        "required": True,
-                        "content": {"application/json": {"schema": lookup_body}},
-                    },
-                    "responses": {"200": answer(lookup_answer, "the records, in key order"), **errors},
-                }
-            },
-            "/v1/offset": {
-                "get": {
-                    "summary": "The latest acknowledged offset (a token for strong reads elsewhere)",
-                    "responses": {"200": answer(offset_answer, "the offset"), **errors},
-                }
-            },
-        },
-    }
-
-
-# --- settings ---------------------------------------------------------------------------------------
-
-
-class WritesSettings(msgspec.Struct, forbid_unknown_fields=True):
-    """How ``marrow serve-writes`` runs: read from a TOML file, then ``MARROW_*`` environment variables.
-
-    ``MARROW_TOKENS`` (comma-separated) overrides ``tokens``; ``MARROW_ROOT`` overrides ``root``.
-    """
-
-    root: str
-    schema: str = "marrow.records:TYPES"  #: ``module:attribute`` naming the namespace's classes
-    host: str = "127.0.0.1"
-    port: int = 8791
-    tokens: list[str] = []
-    fold_interval: float = 30.0
-    fold_entries: int = 10_000
-
-    @classmethod
-    def load(
-        cls, path: str | None = None, environ: Mapping[str, str] | None = None, **given: Any
-    ) -> WritesSettings:
-        """Settings from ``path`` (TOML), the environment and ``given`` values, validated."""
-        import os
-        import tomllib
-
-        env = os.environ if environ is None else environ
-        data: dict[str, Any] = {}
-        if path is not None:
-            try:
-                with open(path, "rb") as f:
-                    data = tomllib.load(f)
-            except (OSError, tomllib.TOMLDecodeError) as e:
-                raise SchemaError(f"cannot read the settings in {path}: {e}") from e
-        if env.get("MARROW_TOKENS"):
-            data["tokens"] = [t.strip() for t in env["MARROW_TOKENS"].split(",") if t.strip()]
-        if env.get("MARROW_ROOT"):
-            data["root"] = env["MARROW_ROOT"]
-        data.update({k: v for k, v in given.items() if v is not None})
-        try:
-            settings = msgspec.convert(data, cls)
-        except msgspec.ValidationError as e:
-            raise SchemaError(f"the write service settings are invalid: {e}") from None
-        settings.check()
-        return settings
-
-    def check(self) -> None:
-        if not self.tokens:
-            raise SchemaError(
-                "the write service needs at least one token: set MARROW_TOKENS or tokens = [...]"
-            )
-        if not 0 <= self.port <= 65535:
-            raise SchemaError(f"port must be 0..65535, not {self.port}")
-        if self.fold_interval <= 0 or self.fold_entries <= 0:
-            raise SchemaError("fold_interval and fold_entries must be positive")
-        if ":" not in self.schema:
-            raise SchemaError(
-                f"schema is 'module:attribute' (e.g. marrow.records:TYPES), not {self.schema!r}"
-            )
-
-    def classes(self) -> Schema:
-        """The namespace's schema, from the classes ``schema`` names."""
-        import importlib
-
-        module, _, attribute = self.schema.partition(":")
-        try:
-            value = getattr(importlib.import_module(module), attribute)
-        except (ImportError, AttributeError) as e:
-            raise SchemaError(f"cannot load the schema classes {self.schema!r}: {e}") from None
-        return Schema.from_classes(*(value if isinstance(value, list | tuple) else [value]))
