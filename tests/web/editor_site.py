@@ -41,7 +41,7 @@ def build(directory: Path, secure_cookies: bool = False) -> Site:
     cms.save("story", None, article(), base=None, editor="ana")
     cms.publish("story", 1, editor="ana")
     ingestion.ingest_pending().raise_for_errors()
-    builder = PageBuilder(Layouts.load(generators=GENERATORS))
+    builder = PageBuilder(Layouts.load(generators=GENERATORS), editorial=True)  # as the platform builds
     preview_site = site_app(preview.views(), builder, SiteSettings(public_max_age=0))
     app = editor_app(cms, ingestion.ingest, preview_site, EditorSettings(secure_cookies=secure_cookies))
     return Site(cms, live, preview, ingestion, app)

@@ -8,6 +8,9 @@ Server-rendered pages (no JavaScript), each with a JSON twin at the same path pl
     GET  /stories/{id}                 the draft, its errors,      POST /stories/{id}   save (or add a block)
                                        revisions and audit, and    POST /stories/{id}/publish
                                        the preview beside it       POST /stories/{id}/unpublish
+    GET  /layouts, /layouts/{id}       page layouts: their sections,    POST /layouts/{id}   save
+                                       the laid-out page in preview     POST /layouts/{id}/publish
+                                       (see :mod:`marrow.web._layouts`)
     GET  /preview/...                  the visitor site over the preview channel (signed-in only): the
                                        story's real page, read at the save's offset (?offset=N)
 
@@ -30,7 +33,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -49,7 +52,6 @@ from marrow.cms.events import ContentEvent
 from marrow.cms.model import Story
 from marrow.cms.store import CMS
 from marrow.errors import AuthError, ContentError, MarrowError, NotFoundError, RevisionConflictError
-from marrow.ingest.report import Report
 from marrow.ingest.rules import TEMPLATES
 from marrow.web._auth import (
     LOGIN_COOKIE,
@@ -60,14 +62,13 @@ from marrow.web._auth import (
     session_of,
     sign_in_redirect,
 )
+from marrow.web._editing import Context, Ingest, ShowPage, int_param, path_id
+from marrow.web._layouts import layout_routes
 from marrow.web._storyform import BLOCK_KINDS, StoryForm, blank_block, form_of, parse_form
 
 __all__ = ["EditorSettings", "editor_app"]
 
 _HERE = Path(__file__).parent
-Ingest = Callable[[Sequence[ContentEvent]], Report]
-#: what a page handler is given: the session (None on public pages) and the submitted form
-Context = tuple[Any, dict[str, str]]
 _HEADERS = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self' https: data:; frame-ancestors 'self'",
     "X-Content-Type-Options": "nosniff",
@@ -84,14 +85,6 @@ class EditorSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, f
     per_page: Annotated[int, msgspec.Meta(ge=1, le=500)] = 25
     #: the channel (render-ready namespace) preview reads
     channel: str = "preview"
-
-
-class _Page(Exception):
-    """Answer with this page now (a form shown again with errors, a conflict)."""
-
-    def __init__(self, status: int, template: str, data: dict[str, Any]):
-        super().__init__(template)
-        self.status, self.template, self.data = status, template, data
 
 
 def editor_app(
@@ -146,7 +139,7 @@ def editor_app(
                 return render(
                     request, e.status, "error.html", {"error": e.message, "status": e.status}, session
                 )
-            except _Page as p:
+            except ShowPage as p:
                 return render(request, p.status, p.template, p.data, session)
             except NotFoundError as e:
                 return render(request, 404, "error.html", {"error": str(e), "status": 404}, session)
@@ -191,7 +184,7 @@ def editor_app(
                 "username": username,
                 "login_token": form.get("login_token"),
             }
-            raise _Page(401, "sign_in.html", data) from None
+            raise ShowPage(401, "sign_in.html", data) from None
         response = RedirectResponse(target, status_code=303)
         response.set_cookie(
             SESSION_COOKIE, new.token, max_age=int(settings.session_hours * 3600), httponly=True,
@@ -252,7 +245,7 @@ def editor_app(
         }
 
     def story_page(request: Request, ctx: Context) -> tuple[int, str, dict[str, Any]]:
-        id = _path_id(request)
+        id = path_id(request)
         item = cms.get("story", id)
         assert isinstance(item.doc, Story)
         form = form_of(item.doc)
@@ -260,7 +253,7 @@ def editor_app(
         if entry is not None and entry.revision == item.revision and entry.errors:
             for e in entry.errors:
                 form.error(e["field"], e["message"])
-        offset = _int_param(request, "offset")
+        offset = int_param(request, "offset")
         return 200, "story.html", story_data(id, form, item.revision, offset)
 
     def new_story(request: Request, ctx: Context) -> tuple[int, str, dict[str, Any]]:
@@ -269,23 +262,23 @@ def editor_app(
 
     def save(request: Request, ctx: Context) -> Response:
         session, data = ctx
-        id = _path_id(request) if "id" in request.path_params else None
+        id = path_id(request) if "id" in request.path_params else None
         base = int(data["revision"]) if data.get("revision", "").isdigit() else None
         form, story = parse_form(data)
         action = data.get("action", "save")
         if action.startswith("add:") and action[4:] in BLOCK_KINDS:
             form.blocks.append(blank_block(action[4:]))
-            raise _Page(200, "story.html", story_data(id, form, base, None))
+            raise ShowPage(200, "story.html", story_data(id, form, base, None))
         if story is None:
-            raise _Page(422, "story.html", story_data(id, form, base, None))
+            raise ShowPage(422, "story.html", story_data(id, form, base, None))
         try:
             saved = cms.save("story", id, story, base=base, editor=session.editor.username)
         except RevisionConflictError as e:
             form.error("revision", str(e))
-            raise _Page(409, "story.html", story_data(id, form, base, None)) from None
+            raise ShowPage(409, "story.html", story_data(id, form, base, None)) from None
         except ContentError as e:
             form.error("slug" if "slug" in str(e) else "form", str(e))
-            raise _Page(422, "story.html", story_data(id, form, base, None)) from None
+            raise ShowPage(422, "story.html", story_data(id, form, base, None)) from None
         id, revision = saved.item.id, saved.item.revision
         return _after_change(id, revision, form, saved.event)
 
@@ -294,7 +287,7 @@ def editor_app(
             report = ingest([event])
         except MarrowError as e:
             notice = f"Saved as revision {revision}; the preview follows once ingestion is back ({e})."
-            raise _Page(202, "story.html", story_data(id, form, revision, None, notice)) from None
+            raise ShowPage(202, "story.html", story_data(id, form, revision, None, notice)) from None
         failed = [o for o in report.outcomes if o.errors and (o.event.kind, o.event.id) == ("story", id)]
         if failed:
             for outcome in failed:
@@ -302,14 +295,14 @@ def editor_app(
                     form.error(error.field, error.message)
             where = " and ".join(sorted({o.channel for o in failed}))
             notice = f"Saved as revision {revision}, but not published to {where}: fix the errors below."
-            raise _Page(422, "story.html", story_data(id, form, revision, None, notice))
+            raise ShowPage(422, "story.html", story_data(id, form, revision, None, notice))
         offset = report.offsets.get(channel)
         suffix = f"?offset={offset}" if offset is not None else ""
         return RedirectResponse(f"/stories/{id}{suffix}", status_code=303)
 
     def publish(request: Request, ctx: Context) -> Response:
         session, data = ctx
-        id = _path_id(request)
+        id = path_id(request)
         revision = int(data["revision"]) if data.get("revision", "").isdigit() else None
         item = cms.get("story", id)
         assert isinstance(item.doc, Story)
@@ -318,12 +311,12 @@ def editor_app(
         except RevisionConflictError as e:
             form = form_of(item.doc)
             form.error("revision", str(e))
-            raise _Page(409, "story.html", story_data(id, form, item.revision, None)) from None
+            raise ShowPage(409, "story.html", story_data(id, form, item.revision, None)) from None
         return _after_change(id, item.revision, form_of(item.doc), done.event)
 
     def unpublish(request: Request, ctx: Context) -> Response:
         session, _ = ctx
-        id = _path_id(request)
+        id = path_id(request)
         item = cms.get("story", id)
         assert isinstance(item.doc, Story)
         try:
@@ -348,6 +341,7 @@ def editor_app(
         Route("/stories/{id:int}", page(save, write=True), methods=["POST"]),
         Route("/stories.json", page(stories)),
         Route("/stories", page(stories), methods=["GET"]),
+        *layout_routes(cms, ingest, page, channel),
         Mount("/preview", app=_signed_in(preview_site, cms)),
     ]
     return Starlette(routes=routes)
@@ -371,16 +365,3 @@ def _signed_in(app: ASGIApp, cms: CMS) -> ASGIApp:
         await app(scope, receive, send)
 
     return guarded
-
-
-def _path_id(request: Request) -> int:
-    return int(request.path_params["id"])
-
-
-def _int_param(request: Request, name: str) -> int | None:
-    text = request.query_params.get(name, "")
-    if not text:
-        return None
-    if not text.isdigit():
-        raise Forbidden(400, f"{name} must be a whole number, not {text!r}")
-    return int(text)
