@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
 
 from marrow.cms.events import ContentEvent
+from marrow.errors import MarrowError
 from marrow.ingest.report import Report
 from marrow.web._auth import Forbidden
 
@@ -24,6 +26,39 @@ class ShowPage(Exception):
     def __init__(self, status: int, template: str, data: dict[str, Any]):
         super().__init__(template)
         self.status, self.template, self.data = status, template, data
+
+
+class Form(Protocol):
+    def error(self, path: str, message: str) -> None: ...
+
+
+def after_change(
+    ingest: Ingest,
+    event: ContentEvent,
+    revision: int,
+    form: Form,
+    channel: str,
+    url: str,
+    show: Callable[[int, str], ShowPage],
+) -> Response:
+    """Ingest a saved (or published) document at once; then to its page (``url``), read at the offset
+    of the ``channel`` write (``?offset=N``). If ingestion is away or refuses the document, the
+    page is shown again (``show(status, notice)``) with the errors by their fields: saved, not laid out."""
+    try:
+        report = ingest([event])
+    except MarrowError as e:
+        notice = f"Saved as revision {revision}; the preview follows once ingestion is back ({e})."
+        raise show(202, notice) from None
+    failed = [o for o in report.outcomes if o.errors and (o.event.kind, o.event.id) == (event.kind, event.id)]
+    if failed:
+        for outcome in failed:
+            for error in outcome.errors:
+                form.error(error.field, error.message)
+        where = " and ".join(sorted({o.channel for o in failed}))
+        raise show(422, f"Saved as revision {revision}, but not published to {where}: fix the errors below.")
+    offset = report.offsets.get(channel)
+    suffix = f"?offset={offset}" if offset is not None else ""
+    return RedirectResponse(url + suffix, status_code=303)
 
 
 def path_id(request: Request) -> int:

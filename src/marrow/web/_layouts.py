@@ -17,16 +17,16 @@ from typing import Any
 from urllib.parse import quote
 
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from marrow.cms.events import ContentEvent
 from marrow.cms.model import PageLayout
 from marrow.cms.store import CMS
-from marrow.errors import ContentError, MarrowError, RevisionConflictError
+from marrow.errors import ContentError, RevisionConflictError
 from marrow.ingest.validate import PAGES, SECTION_KINDS
 from marrow.records import DEVICES
-from marrow.web._editing import Context, Ingest, PageWrapper, ShowPage, int_param, path_id
+from marrow.web._editing import Context, Ingest, PageWrapper, ShowPage, after_change, int_param, path_id
 from marrow.web._layoutform import LayoutForm, blank_section, form_of, parse_form
 
 __all__ = ["layout_routes"]
@@ -96,7 +96,7 @@ def layout_routes(cms: CMS, ingest: Ingest, page: PageWrapper, channel: str) -> 
         except ContentError as e:
             form.error("form", str(e))
             raise ShowPage(422, "layout.html", layout_data(id, form, base, None)) from None
-        return after_change(id, saved.item.revision, form, saved.event)
+        return changed(id, saved.item.revision, form, saved.event)
 
     def publish(request: Request, ctx: Context) -> Response:
         session, data = ctx
@@ -110,23 +110,13 @@ def layout_routes(cms: CMS, ingest: Ingest, page: PageWrapper, channel: str) -> 
             form = form_of(item.doc)
             form.error("revision", str(e))
             raise ShowPage(409, "layout.html", layout_data(id, form, item.revision, None)) from None
-        return after_change(id, item.revision, form_of(item.doc), done.event)
+        return changed(id, item.revision, form_of(item.doc), done.event)
 
-    def after_change(id: int, revision: int, form: LayoutForm, event: ContentEvent) -> Response:
-        try:
-            report = ingest([event])
-        except MarrowError as e:
-            notice = f"Saved as revision {revision}; the preview follows once ingestion is back ({e})."
-            raise ShowPage(202, "layout.html", layout_data(id, form, revision, None, notice)) from None
-        failed = [o for o in report.outcomes if o.errors and (o.event.kind, o.event.id) == ("layout", id)]
-        if failed:
-            for outcome in failed:
-                for error in outcome.errors:
-                    form.error(error.field, error.message)
-            notice = f"Saved as revision {revision}, but not laid out: fix the errors below."
-            raise ShowPage(422, "layout.html", layout_data(id, form, revision, None, notice))
-        offset = report.offsets.get(channel)
-        return RedirectResponse(f"/layouts/{id}" + (f"?offset={offset}" if offset is not None else ""), 303)
+    def changed(id: int, revision: int, form: LayoutForm, event: ContentEvent) -> Response:
+        def show(status: int, notice: str) -> ShowPage:
+            return ShowPage(status, "layout.html", layout_data(id, form, revision, None, notice))
+
+        return after_change(ingest, event, revision, form, channel, f"/layouts/{id}", show)
 
     return [
         Route("/layouts.json", page(layouts)),

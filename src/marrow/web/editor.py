@@ -62,7 +62,7 @@ from marrow.web._auth import (
     session_of,
     sign_in_redirect,
 )
-from marrow.web._editing import Context, Ingest, ShowPage, int_param, path_id
+from marrow.web._editing import Context, Ingest, ShowPage, after_change, int_param, path_id
 from marrow.web._layouts import layout_routes
 from marrow.web._storyform import BLOCK_KINDS, StoryForm, blank_block, form_of, parse_form
 
@@ -283,22 +283,10 @@ def editor_app(
         return _after_change(id, revision, form, saved.event)
 
     def _after_change(id: int, revision: int, form: StoryForm, event: ContentEvent) -> Response:
-        try:
-            report = ingest([event])
-        except MarrowError as e:
-            notice = f"Saved as revision {revision}; the preview follows once ingestion is back ({e})."
-            raise ShowPage(202, "story.html", story_data(id, form, revision, None, notice)) from None
-        failed = [o for o in report.outcomes if o.errors and (o.event.kind, o.event.id) == ("story", id)]
-        if failed:
-            for outcome in failed:
-                for error in outcome.errors:
-                    form.error(error.field, error.message)
-            where = " and ".join(sorted({o.channel for o in failed}))
-            notice = f"Saved as revision {revision}, but not published to {where}: fix the errors below."
-            raise ShowPage(422, "story.html", story_data(id, form, revision, None, notice))
-        offset = report.offsets.get(channel)
-        suffix = f"?offset={offset}" if offset is not None else ""
-        return RedirectResponse(f"/stories/{id}{suffix}", status_code=303)
+        def show(status: int, notice: str) -> ShowPage:
+            return ShowPage(status, "story.html", story_data(id, form, revision, None, notice))
+
+        return after_change(ingest, event, revision, form, channel, f"/stories/{id}", show)
 
     def publish(request: Request, ctx: Context) -> Response:
         session, data = ctx
