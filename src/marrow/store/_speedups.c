@@ -629,6 +629,109 @@ static PyObject *py_pack(PyObject *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
+/* put(words, codes, bits, stride, offset, index=None): overwrite codes in bit-packed (possibly
+ * strided) words, clearing each code's bits first: code k goes to position index[k] (int64), or to
+ * position k when index is None. The words of a new version, copied from the old, before anyone
+ * reads them. */
+static PyObject *py_put(PyObject *self, PyObject *args) {
+    PyObject *dst, *src, *idx_obj = Py_None;
+    int bits;
+    unsigned long long stride, offset;
+    if (!PyArg_ParseTuple(args, "OOiKK|O", &dst, &src, &bits, &stride, &offset, &idx_obj)) return NULL;
+    if (bits < 1 || bits > 64 || stride < (unsigned long long)bits) {
+        PyErr_SetString(PyExc_ValueError, "put: bits must be 1..64 and at most stride");
+        return NULL;
+    }
+    Buf out = {0}, in = {0}, ix = {0};
+    if (open_out(dst, &out) < 0) return NULL;
+    if (buf_open(src, &in) < 0 || buf_open(idx_obj, &ix) < 0) goto done;
+    {
+        Py_ssize_t n = in.held ? in.view.len / 8 : 0;
+        if (ix.held && ix.view.len / 8 != n) {
+            PyErr_SetString(PyExc_ValueError, "put: index and codes differ in length");
+            goto done;
+        }
+        const uint64_t *c = (const uint64_t *)in.view.buf;
+        const int64_t *at = ix.held ? (const int64_t *)ix.view.buf : NULL;
+        uint64_t *w = (uint64_t *)out.view.buf;
+        const uint64_t words = (uint64_t)(out.view.len / 8);
+        const uint64_t mask = bits == 64 ? ~0ULL : ((1ULL << bits) - 1);
+        int bad = 0;
+        Py_BEGIN_ALLOW_THREADS
+        for (Py_ssize_t k = 0; k < n; k++) {
+            int64_t i = at ? at[k] : (int64_t)k;
+            if (i < 0) { bad = 1; break; }
+            uint64_t bit = (uint64_t)i * stride + offset;
+            size_t q = (size_t)(bit >> 6);
+            unsigned s = (unsigned)(bit & 63);
+            if (q + 1 >= words) { bad = 1; break; }  /* every array keeps one spare word */
+            uint64_t v = c[k] & mask;
+            w[q] = (w[q] & ~(mask << s)) | (v << s);
+            if (s && s + (unsigned)bits > 64)
+                w[q + 1] = (w[q + 1] & ~(mask >> (64 - s))) | (v >> (64 - s));
+        }
+        Py_END_ALLOW_THREADS
+        if (bad) PyErr_SetString(PyExc_ValueError, "put: a position lies outside the words");
+    }
+done:
+    buf_close(&out); buf_close(&in); buf_close(&ix);
+    if (PyErr_Occurred()) return NULL;
+    Py_RETURN_NONE;
+}
+
+/* shift(words, bits, stride, offset, starts, stops, amounts): add amounts[j] (int64, mod 2**bits)
+ * to the codes at positions starts[j] .. stops[j] - 1 of bit-packed (possibly strided) words, in
+ * place: the end offsets of the rows after a changed one, moved by the bytes it gained or lost. */
+static PyObject *py_shift(PyObject *self, PyObject *args) {
+    PyObject *dst, *s_obj, *e_obj, *a_obj;
+    int bits;
+    unsigned long long stride, offset;
+    if (!PyArg_ParseTuple(args, "OiKKOOO", &dst, &bits, &stride, &offset, &s_obj, &e_obj, &a_obj)) return NULL;
+    if (bits < 1 || bits > 64 || stride < (unsigned long long)bits) {
+        PyErr_SetString(PyExc_ValueError, "shift: bits must be 1..64 and at most stride");
+        return NULL;
+    }
+    Buf out = {0}, st = {0}, en = {0}, am = {0};
+    if (open_out(dst, &out) < 0) return NULL;
+    if (buf_open(s_obj, &st) < 0 || buf_open(e_obj, &en) < 0 || buf_open(a_obj, &am) < 0) goto done;
+    {
+        Py_ssize_t runs = st.held ? st.view.len / 8 : 0;
+        if ((en.held ? en.view.len / 8 : 0) != runs || (am.held ? am.view.len / 8 : 0) != runs) {
+            PyErr_SetString(PyExc_ValueError, "shift: starts, stops and amounts differ in length");
+            goto done;
+        }
+        const int64_t *ss = (const int64_t *)st.view.buf, *es = (const int64_t *)en.view.buf;
+        const int64_t *as = (const int64_t *)am.view.buf;
+        uint64_t *w = (uint64_t *)out.view.buf;
+        const uint64_t words = (uint64_t)(out.view.len / 8);
+        const uint64_t mask = bits == 64 ? ~0ULL : ((1ULL << bits) - 1);
+        int bad = 0;
+        Py_BEGIN_ALLOW_THREADS
+        for (Py_ssize_t j = 0; j < runs && !bad; j++) {
+            if (ss[j] < 0 || es[j] < ss[j]) { bad = 1; break; }
+            if (es[j] > ss[j] && ((uint64_t)(es[j] - 1) * stride + offset) / 64 + 1 >= words) { bad = 1; break; }
+            const uint64_t add = (uint64_t)as[j];
+            uint64_t bit = (uint64_t)ss[j] * stride + offset;
+            for (int64_t i = ss[j]; i < es[j]; i++, bit += stride) {
+                size_t q = (size_t)(bit >> 6);
+                unsigned s = (unsigned)(bit & 63);
+                uint64_t v = w[q] >> s;
+                if (s && s + (unsigned)bits > 64) v |= w[q + 1] << (64 - s);
+                v = (v + add) & mask;
+                w[q] = (w[q] & ~(mask << s)) | (v << s);
+                if (s && s + (unsigned)bits > 64)
+                    w[q + 1] = (w[q + 1] & ~(mask >> (64 - s))) | (v >> (64 - s));
+            }
+        }
+        Py_END_ALLOW_THREADS
+        if (bad) PyErr_SetString(PyExc_ValueError, "shift: a run lies outside the words");
+    }
+done:
+    buf_close(&out); buf_close(&st); buf_close(&en); buf_close(&am);
+    if (PyErr_Occurred()) return NULL;
+    Py_RETURN_NONE;
+}
+
 /* splice(old, new, starts, ends, from_new, out): concatenate segments [starts[i], ends[i]) of old or
  * new (by element, of the arrays' common item size) into out; returns the elements written. */
 static PyObject *py_splice(PyObject *self, PyObject *args) {
@@ -869,6 +972,8 @@ static PyMethodDef module_methods[] = {
     {"unpack", py_unpack, METH_VARARGS, "unpack(words, bits, n, out, stride=bits, offset=0)"},
     {"pack", py_pack, METH_VARARGS, "pack(codes, bits, out, stride=bits, offset=0): OR codes into zeroed words"},
     {"splice", py_splice, METH_VARARGS, "splice(old, new, starts, ends, from_new, out, itemsize) -> count"},
+    {"shift", py_shift, METH_VARARGS, "shift(words, bits, stride, offset, starts, stops, amounts): add in place"},
+    {"put", py_put, METH_VARARGS, "put(words, codes, bits, stride, offset, index=None): overwrite codes"},
     {"fsst_encode", py_fsst_encode, METH_VARARGS, "fsst_encode(symbols, lengths, data, ends, tokens=False)"},
     {"fsst_decode", py_fsst_decode, METH_VARARGS, "fsst_decode(symbols, lengths, data) -> bytes"},
     {NULL},
