@@ -11,6 +11,12 @@
 #include <structmember.h>
 #include <stdint.h>
 #include <string.h>
+#if defined(__unix__) || defined(__APPLE__)
+#include <sys/mman.h>
+#include <unistd.h>
+#include <errno.h>
+#define HAVE_MADVISE 1
+#endif
 
 typedef struct {
     Py_buffer view;
@@ -732,6 +738,41 @@ done:
     Py_RETURN_NONE;
 }
 
+#ifdef HAVE_MADVISE
+/* madvise(buffer, start, length, advice): madvise(2) on the whole pages of bytes [start, start + length)
+ * of a buffer (a memory-mapped file), with the GIL released: mmap.madvise holds it, and dropping the
+ * pages of a version (tens of megabytes) takes a millisecond or more that readers would wait. */
+static PyObject *py_madvise(PyObject *self, PyObject *args) {
+    PyObject *obj;
+    Py_ssize_t start, length;
+    int advice;
+    if (!PyArg_ParseTuple(args, "Onni", &obj, &start, &length, &advice)) return NULL;
+    Py_buffer view;
+    if (PyObject_GetBuffer(obj, &view, PyBUF_SIMPLE) < 0) return NULL;
+    if (start < 0 || length < 0 || start > view.len || length > view.len - start) {
+        PyBuffer_Release(&view);
+        PyErr_SetString(PyExc_ValueError, "madvise: range outside the buffer");
+        return NULL;
+    }
+    const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uintptr_t first = ((uintptr_t)view.buf + (uintptr_t)start + page - 1) & ~(page - 1);
+    uintptr_t end = (uintptr_t)view.buf + (uintptr_t)start + (uintptr_t)length;
+    int rc = 0, err = 0;
+    if (end > first) {
+        Py_BEGIN_ALLOW_THREADS
+        rc = madvise((void *)first, (size_t)(end - first), advice);
+        err = errno;
+        Py_END_ALLOW_THREADS
+    }
+    PyBuffer_Release(&view);
+    if (rc != 0) {
+        errno = err;
+        return PyErr_SetFromErrno(PyExc_OSError);
+    }
+    Py_RETURN_NONE;
+}
+#endif
+
 /* splice(old, new, starts, ends, from_new, out): concatenate segments [starts[i], ends[i]) of old or
  * new (by element, of the arrays' common item size) into out; returns the elements written. */
 static PyObject *py_splice(PyObject *self, PyObject *args) {
@@ -973,6 +1014,9 @@ static PyMethodDef module_methods[] = {
     {"pack", py_pack, METH_VARARGS, "pack(codes, bits, out, stride=bits, offset=0): OR codes into zeroed words"},
     {"splice", py_splice, METH_VARARGS, "splice(old, new, starts, ends, from_new, out, itemsize) -> count"},
     {"shift", py_shift, METH_VARARGS, "shift(words, bits, stride, offset, starts, stops, amounts): add in place"},
+#ifdef HAVE_MADVISE
+    {"madvise", py_madvise, METH_VARARGS, "madvise(buffer, start, length, advice), the GIL released"},
+#endif
     {"put", py_put, METH_VARARGS, "put(words, codes, bits, stride, offset, index=None): overwrite codes"},
     {"fsst_encode", py_fsst_encode, METH_VARARGS, "fsst_encode(symbols, lengths, data, ends, tokens=False)"},
     {"fsst_decode", py_fsst_decode, METH_VARARGS, "fsst_decode(symbols, lengths, data) -> bytes"},
