@@ -172,22 +172,7 @@ class Packed:
             arr[index] = codes
             return Packed(arr, self.bits, self.n)
         words = self.array.copy()
-        index = np.asarray(index, dtype=np.uint64)
-        codes = np.asarray(codes, dtype=np.uint64)
-        bits = np.uint64(self.bits)
-        mask = np.uint64((1 << self.bits) - 1)
-        pos = index * bits
-        word = pos >> np.uint64(6)
-        shift = pos & np.uint64(63)
-        # Clear then set the low part; codes never share bits, but may share a word, so use ufunc.at.
-        np.bitwise_and.at(words, word, ~(mask << shift))
-        np.bitwise_or.at(words, word, codes << shift)
-        spill = (shift + bits) > np.uint64(64)
-        if spill.any():
-            w2 = word[spill] + np.uint64(1)
-            back = np.uint64(64) - shift[spill]
-            np.bitwise_and.at(words, w2, ~(mask >> back))
-            np.bitwise_or.at(words, w2, codes[spill] >> back)
+        put(words, codes, self.bits, self.bits, 0, np.asarray(index, dtype=np.int64))
         return Packed(words, self.bits, self.n)
 
 

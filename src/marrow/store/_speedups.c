@@ -635,6 +635,14 @@ static PyObject *py_pack(PyObject *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
+/* Writes code v (already masked) at bit position `bit` of words, clearing its old bits. */
+static inline void set_code(uint64_t *w, int bits, uint64_t mask, uint64_t bit, uint64_t v) {
+    size_t q = (size_t)(bit >> 6);
+    unsigned s = (unsigned)(bit & 63);
+    w[q] = (w[q] & ~(mask << s)) | (v << s);
+    if (s && s + (unsigned)bits > 64) w[q + 1] = (w[q + 1] & ~(mask >> (64 - s))) | (v >> (64 - s));
+}
+
 /* put(words, codes, bits, stride, offset, index=None): overwrite codes in bit-packed (possibly
  * strided) words, clearing each code's bits first: code k goes to position index[k] (int64), or to
  * position k when index is None. The words of a new version, copied from the old, before anyone
@@ -668,13 +676,8 @@ static PyObject *py_put(PyObject *self, PyObject *args) {
             int64_t i = at ? at[k] : (int64_t)k;
             if (i < 0) { bad = 1; break; }
             uint64_t bit = (uint64_t)i * stride + offset;
-            size_t q = (size_t)(bit >> 6);
-            unsigned s = (unsigned)(bit & 63);
-            if (q + 1 >= words) { bad = 1; break; }  /* every array keeps one spare word */
-            uint64_t v = c[k] & mask;
-            w[q] = (w[q] & ~(mask << s)) | (v << s);
-            if (s && s + (unsigned)bits > 64)
-                w[q + 1] = (w[q + 1] & ~(mask >> (64 - s))) | (v >> (64 - s));
+            if ((bit >> 6) + 1 >= words) { bad = 1; break; }  /* every array keeps one spare word */
+            set_code(w, bits, mask, bit, c[k] & mask);
         }
         Py_END_ALLOW_THREADS
         if (bad) PyErr_SetString(PyExc_ValueError, "put: a position lies outside the words");
@@ -719,14 +722,7 @@ static PyObject *py_shift(PyObject *self, PyObject *args) {
             const uint64_t add = (uint64_t)as[j];
             uint64_t bit = (uint64_t)ss[j] * stride + offset;
             for (int64_t i = ss[j]; i < es[j]; i++, bit += stride) {
-                size_t q = (size_t)(bit >> 6);
-                unsigned s = (unsigned)(bit & 63);
-                uint64_t v = w[q] >> s;
-                if (s && s + (unsigned)bits > 64) v |= w[q + 1] << (64 - s);
-                v = (v + add) & mask;
-                w[q] = (w[q] & ~(mask << s)) | (v << s);
-                if (s && s + (unsigned)bits > 64)
-                    w[q + 1] = (w[q + 1] & ~(mask >> (64 - s))) | (v >> (64 - s));
+                set_code(w, bits, mask, bit, (code_get((const char *)w, bits, stride, offset, i) + add) & mask);
             }
         }
         Py_END_ALLOW_THREADS
