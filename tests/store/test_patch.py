@@ -243,3 +243,15 @@ def test_put_and_shift_write_only_the_named_codes(accel: Any, data: st.DataObjec
     mask = np.zeros_like(words)
     put(mask, np.full(n, top, np.uint64), bits, stride, offset)
     assert ((words ^ before) & ~mask).tolist() == [0] * len(words)
+
+
+def test_the_key_index_of_a_type_the_delta_leaves_alone_is_carried_to_the_new_version() -> None:
+    before, delta, _, after = two_cycles(SHOWS, lambda ws: modify(ws, show(3, "changed")))
+    assert before["Person"].get(2) is not None  # the index is built, so it is carried
+    reached = before.apply_delta(delta)
+    index = reached["Person"]._pk
+    assert index is not None and index.reader is reached["Person"]  # not the old version's reader
+    assert [reached["Person"].get_ordinal(i) for i in range(6)] == [
+        after["Person"].get_ordinal(i) for i in range(6)
+    ]
+    assert reached["Person"].get(4).name == "person 4"  # type: ignore[union-attr]
