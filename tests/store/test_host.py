@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import gc
+import mmap
 import os
 import signal
 import sys
@@ -270,3 +271,49 @@ def test_without_a_source_a_worker_only_follows_the_directory(tmp_path: Path) ->
         assert len(worker.wait_for(2, WAIT)["Show"]) == 6
         assert worker.host is None
     gc.collect()
+
+
+def test_a_worker_frees_each_superseded_version_at_the_next_release(tmp_path: Path) -> None:
+    """Frozen at start (what was alive then), a worker's full collection after a switch is cheap,
+    so it runs at every switch: the superseded version is unmapped without waiting for more."""
+    blobs, announcer = InMemoryBlobStore(), InMemoryAnnouncer()
+    producer = Producer(SCHEMA, blobs, announcer)
+    producer.run_cycle(lambda w: w.add_all(shows(1_000)))
+    frozen_before = gc.get_freeze_count()
+    with (
+        HostConsumer(blobs, announcer, tmp_path) as host,
+        SharedConsumer(tmp_path, release_delay=0.01) as worker,
+    ):
+        host.start()
+        worker.start()
+        assert gc.get_freeze_count() > frozen_before
+        assert names(worker.wait_for(1, WAIT))[7] == "Show 7"
+        assert mapped(tmp_path / "snapshot-1")
+        producer.run_incremental(lambda inc: inc.add_or_modify(Show(1, "one")))
+        assert names(worker.wait_for(2, WAIT))[1] == "one"
+        wait_until(lambda: not mapped(tmp_path / "snapshot-1"), "the superseded version unmapped")
+    if frozen_before == 0:
+        assert gc.get_freeze_count() == 0  # what the worker froze is thawed when it closes
+
+
+def test_a_worker_told_not_to_freeze_freezes_nothing(tmp_path: Path) -> None:
+    frozen_before = gc.get_freeze_count()
+    with SharedConsumer(tmp_path, freeze=False) as worker:
+        FilesystemAnnouncer(tmp_path).announce(1)  # nothing to load: the refresh fails and retries
+        worker.start()
+        assert gc.get_freeze_count() == frozen_before
+
+
+def test_dropping_a_mapped_files_pages_keeps_its_bytes(tmp_path: Path) -> None:
+    path = tmp_path / "blob"
+    path.write_bytes(bytes(range(256)) * 4096)  # 1 MiB
+    with open(path, "rb") as f:
+        view = MappedFile(f.fileno(), 0, access=mmap.ACCESS_READ)
+    assert sum(view[::4096]) == 0 and resident_kib(path) > 0
+    view.drop(4096, 8192)  # a range, then the rest
+    assert view[4096:4100] == bytes(range(4))
+    view.drop()
+    assert resident_kib(path) == 0
+    assert view[:] == bytes(range(256)) * 4096  # read again from the file
+    view.close()
+    view.drop()  # closed: nothing to drop, no error

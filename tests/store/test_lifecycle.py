@@ -181,6 +181,41 @@ def test_cleanup_keeps_the_last_snapshots(world: Any) -> None:
     assert all(min(r.version, r.origin or r.version) >= versions[-2] for r in store.refs())
 
 
+def test_cleanup_runs_before_publishing_so_it_never_removes_the_announced_snapshot(world: Any) -> None:
+    """Room is made before a cycle publishes (not while consumers fetch what it announces); blobs of
+    a version never announced do not count, so the announced snapshot stays while the next is written."""
+    store, announcer, _ = world
+    producer = Producer(SCHEMA, store, announcer, keep_snapshots=1)
+    first = producer.run_cycle(populate(shows(3))).version
+    store.publish(BlobRef("snapshot", first + 50), b"left by an attempt that never announced")
+    removed: list[tuple[BlobRef, int | None]] = []  # (blob, the version announced when it went)
+    remove = store.remove
+
+    def watched(ref: BlobRef) -> None:
+        removed.append((ref, announcer.latest()))
+        remove(ref)
+
+    store.remove = watched  # type: ignore[method-assign]
+    second = producer.run_cycle(populate(shows(4))).version
+    assert removed == []  # the announced snapshot stayed while the next was written
+    snapshots = sorted(r.version for r in store.refs() if r.kind == "snapshot")
+    assert second in snapshots and first + 50 in snapshots
+    producer.run_cycle(populate(shows(5)))
+    assert (BlobRef("snapshot", first), second) in removed  # before the third cycle announced
+
+
+def test_a_cleanup_that_cannot_list_the_store_does_not_fail_the_cycle(world: Any) -> None:
+    store, announcer, producer = world
+    producer.run_cycle(populate(shows(3)))
+
+    def down() -> list[BlobRef]:
+        raise OSError("store unreachable")
+
+    store.refs = down  # type: ignore[method-assign]
+    report = producer.run_cycle(populate(shows(4)))
+    assert report is not None and announcer.latest() == report.version
+
+
 def test_consumer_follows_deltas_pins_and_rolls_back(world: Any) -> None:
     store, announcer, producer = world
     v = [producer.run_cycle(populate(shows(3 + i, f"/{i}"))).version for i in range(4)]

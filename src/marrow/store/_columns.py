@@ -22,6 +22,7 @@ import numpy as np
 
 from marrow.store._accel import speedups
 from marrow.store._packed import Packed, bits_for, choose_layout
+from marrow.store._packed import ranges as _ranges
 from marrow.store._strings import Codec
 
 
@@ -180,16 +181,6 @@ def _take_codes(codes: Codes, index: np.ndarray) -> Codes:
 def _take_codes_whole(codes: Codes, index: np.ndarray) -> Codes:
     packed = Packed.encode(codes.packed.gather(index), codes.packed.bits)
     return Codes(packed, codes.base, codes.table, 0)
-
-
-def _ranges(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
-    """Concatenation of arange(s, e) for each pair, vectorised."""
-    lengths = (ends - starts).astype(np.int64)
-    total = int(lengths.sum())
-    if total == 0:
-        return np.zeros(0, dtype=np.int64)
-    offsets = np.repeat(starts.astype(np.int64) - np.cumsum(lengths) + lengths, lengths)
-    return np.arange(total, dtype=np.int64) + offsets
 
 
 def _ends_code(ends: np.ndarray, nulls: np.ndarray, end_bits: int) -> np.ndarray:

@@ -172,22 +172,7 @@ class Packed:
             arr[index] = codes
             return Packed(arr, self.bits, self.n)
         words = self.array.copy()
-        index = np.asarray(index, dtype=np.uint64)
-        codes = np.asarray(codes, dtype=np.uint64)
-        bits = np.uint64(self.bits)
-        mask = np.uint64((1 << self.bits) - 1)
-        pos = index * bits
-        word = pos >> np.uint64(6)
-        shift = pos & np.uint64(63)
-        # Clear then set the low part; codes never share bits, but may share a word, so use ufunc.at.
-        np.bitwise_and.at(words, word, ~(mask << shift))
-        np.bitwise_or.at(words, word, codes << shift)
-        spill = (shift + bits) > np.uint64(64)
-        if spill.any():
-            w2 = word[spill] + np.uint64(1)
-            back = np.uint64(64) - shift[spill]
-            np.bitwise_and.at(words, w2, ~(mask >> back))
-            np.bitwise_or.at(words, w2, codes[spill] >> back)
+        put(words, codes, self.bits, self.bits, 0, np.asarray(index, dtype=np.int64))
         return Packed(words, self.bits, self.n)
 
 
@@ -212,6 +197,75 @@ def pack_rows(words: np.ndarray, codes: np.ndarray, bits: int, stride: int, offs
         return
     for start in range(0, len(codes), _CHUNK):
         _pack_into(words, codes[start : start + _CHUNK], bits, start, stride, offset)
+
+
+def put(
+    words: np.ndarray,
+    codes: np.ndarray,
+    bits: int,
+    stride: int,
+    offset: int,
+    index: np.ndarray | None = None,
+) -> None:
+    """Overwrite codes in bit-packed words (a new version's copy, before anyone reads it): code k at
+    position ``index[k]``, or at position k when ``index`` is None; each code's bits are cleared first."""
+    codes = np.ascontiguousarray(codes, dtype=np.uint64)
+    if index is not None:
+        index = np.ascontiguousarray(index, dtype=np.int64)
+    if speedups is not None:
+        speedups.put(words, codes, bits, stride, offset, index)
+        return
+    at = np.arange(len(codes), dtype=np.uint64) if index is None else index.astype(np.uint64)
+    pos = at * np.uint64(stride) + np.uint64(offset)
+    word = pos >> np.uint64(6)
+    shift = pos & np.uint64(63)
+    mask = np.uint64((1 << bits) - 1)
+    codes = codes & mask
+    # codes never share bits but may share a word: clear and set through ufunc.at
+    np.bitwise_and.at(words, word, ~(mask << shift))
+    np.bitwise_or.at(words, word, codes << shift)
+    spill = (shift + np.uint64(bits)) > np.uint64(64)
+    if spill.any():
+        w2 = word[spill] + np.uint64(1)
+        back = np.uint64(64) - shift[spill]
+        np.bitwise_and.at(words, w2, ~(mask >> back))
+        np.bitwise_or.at(words, w2, codes[spill] >> back)
+
+
+def shift(
+    words: np.ndarray,
+    bits: int,
+    stride: int,
+    offset: int,
+    starts: np.ndarray,
+    stops: np.ndarray,
+    amounts: np.ndarray,
+) -> None:
+    """Add ``amounts[j]`` (mod 2**bits) to the codes at positions ``starts[j] .. stops[j] - 1`` of
+    bit-packed words, in place (a new version's copy, before anyone reads it)."""
+    starts, stops, amounts = (np.ascontiguousarray(a, dtype=np.int64) for a in (starts, stops, amounts))
+    if speedups is not None:
+        speedups.shift(words, bits, stride, offset, starts, stops, amounts)
+        return
+    at = ranges(starts, stops)
+    if not len(at):
+        return
+    # read as bit-packed words whatever the width (an 8-bit field of its own would read as aligned)
+    codes = Packed(words, bits, int(stops.max()), stride, offset)._gather(at.astype(np.uint64))
+    add = np.repeat(amounts, stops - starts).astype(
+        np.uint64
+    )  # two's complement: a negative amount subtracts
+    put(words, (codes + add) & np.uint64((1 << bits) - 1), bits, stride, offset, at)
+
+
+def ranges(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """Concatenation of arange(s, e) for each pair, vectorised."""
+    lengths = (ends - starts).astype(np.int64)
+    total = int(lengths.sum())
+    if total == 0:
+        return np.zeros(0, dtype=np.int64)
+    offsets = np.repeat(starts.astype(np.int64) - np.cumsum(lengths) + lengths, lengths)
+    return np.arange(total, dtype=np.int64) + offsets
 
 
 def _pack_into(

@@ -11,6 +11,12 @@
 #include <structmember.h>
 #include <stdint.h>
 #include <string.h>
+#if defined(__unix__) || defined(__APPLE__)
+#include <sys/mman.h>
+#include <unistd.h>
+#include <errno.h>
+#define HAVE_MADVISE 1
+#endif
 
 typedef struct {
     Py_buffer view;
@@ -629,6 +635,140 @@ static PyObject *py_pack(PyObject *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
+/* Writes code v (already masked) at bit position `bit` of words, clearing its old bits. */
+static inline void set_code(uint64_t *w, int bits, uint64_t mask, uint64_t bit, uint64_t v) {
+    size_t q = (size_t)(bit >> 6);
+    unsigned s = (unsigned)(bit & 63);
+    w[q] = (w[q] & ~(mask << s)) | (v << s);
+    if (s && s + (unsigned)bits > 64) w[q + 1] = (w[q + 1] & ~(mask >> (64 - s))) | (v >> (64 - s));
+}
+
+/* put(words, codes, bits, stride, offset, index=None): overwrite codes in bit-packed (possibly
+ * strided) words, clearing each code's bits first: code k goes to position index[k] (int64), or to
+ * position k when index is None. The words of a new version, copied from the old, before anyone
+ * reads them. */
+static PyObject *py_put(PyObject *self, PyObject *args) {
+    PyObject *dst, *src, *idx_obj = Py_None;
+    int bits;
+    unsigned long long stride, offset;
+    if (!PyArg_ParseTuple(args, "OOiKK|O", &dst, &src, &bits, &stride, &offset, &idx_obj)) return NULL;
+    if (bits < 1 || bits > 64 || stride < (unsigned long long)bits) {
+        PyErr_SetString(PyExc_ValueError, "put: bits must be 1..64 and at most stride");
+        return NULL;
+    }
+    Buf out = {0}, in = {0}, ix = {0};
+    if (open_out(dst, &out) < 0) return NULL;
+    if (buf_open(src, &in) < 0 || buf_open(idx_obj, &ix) < 0) goto done;
+    {
+        Py_ssize_t n = in.held ? in.view.len / 8 : 0;
+        if (ix.held && ix.view.len / 8 != n) {
+            PyErr_SetString(PyExc_ValueError, "put: index and codes differ in length");
+            goto done;
+        }
+        const uint64_t *c = (const uint64_t *)in.view.buf;
+        const int64_t *at = ix.held ? (const int64_t *)ix.view.buf : NULL;
+        uint64_t *w = (uint64_t *)out.view.buf;
+        const uint64_t words = (uint64_t)(out.view.len / 8);
+        const uint64_t mask = bits == 64 ? ~0ULL : ((1ULL << bits) - 1);
+        int bad = 0;
+        Py_BEGIN_ALLOW_THREADS
+        for (Py_ssize_t k = 0; k < n; k++) {
+            int64_t i = at ? at[k] : (int64_t)k;
+            if (i < 0) { bad = 1; break; }
+            uint64_t bit = (uint64_t)i * stride + offset;
+            if ((bit >> 6) + 1 >= words) { bad = 1; break; }  /* every array keeps one spare word */
+            set_code(w, bits, mask, bit, c[k] & mask);
+        }
+        Py_END_ALLOW_THREADS
+        if (bad) PyErr_SetString(PyExc_ValueError, "put: a position lies outside the words");
+    }
+done:
+    buf_close(&out); buf_close(&in); buf_close(&ix);
+    if (PyErr_Occurred()) return NULL;
+    Py_RETURN_NONE;
+}
+
+/* shift(words, bits, stride, offset, starts, stops, amounts): add amounts[j] (int64, mod 2**bits)
+ * to the codes at positions starts[j] .. stops[j] - 1 of bit-packed (possibly strided) words, in
+ * place: the end offsets of the rows after a changed one, moved by the bytes it gained or lost. */
+static PyObject *py_shift(PyObject *self, PyObject *args) {
+    PyObject *dst, *s_obj, *e_obj, *a_obj;
+    int bits;
+    unsigned long long stride, offset;
+    if (!PyArg_ParseTuple(args, "OiKKOOO", &dst, &bits, &stride, &offset, &s_obj, &e_obj, &a_obj)) return NULL;
+    if (bits < 1 || bits > 64 || stride < (unsigned long long)bits) {
+        PyErr_SetString(PyExc_ValueError, "shift: bits must be 1..64 and at most stride");
+        return NULL;
+    }
+    Buf out = {0}, st = {0}, en = {0}, am = {0};
+    if (open_out(dst, &out) < 0) return NULL;
+    if (buf_open(s_obj, &st) < 0 || buf_open(e_obj, &en) < 0 || buf_open(a_obj, &am) < 0) goto done;
+    {
+        Py_ssize_t runs = st.held ? st.view.len / 8 : 0;
+        if ((en.held ? en.view.len / 8 : 0) != runs || (am.held ? am.view.len / 8 : 0) != runs) {
+            PyErr_SetString(PyExc_ValueError, "shift: starts, stops and amounts differ in length");
+            goto done;
+        }
+        const int64_t *ss = (const int64_t *)st.view.buf, *es = (const int64_t *)en.view.buf;
+        const int64_t *as = (const int64_t *)am.view.buf;
+        uint64_t *w = (uint64_t *)out.view.buf;
+        const uint64_t words = (uint64_t)(out.view.len / 8);
+        const uint64_t mask = bits == 64 ? ~0ULL : ((1ULL << bits) - 1);
+        int bad = 0;
+        Py_BEGIN_ALLOW_THREADS
+        for (Py_ssize_t j = 0; j < runs && !bad; j++) {
+            if (ss[j] < 0 || es[j] < ss[j]) { bad = 1; break; }
+            if (es[j] > ss[j] && ((uint64_t)(es[j] - 1) * stride + offset) / 64 + 1 >= words) { bad = 1; break; }
+            const uint64_t add = (uint64_t)as[j];
+            uint64_t bit = (uint64_t)ss[j] * stride + offset;
+            for (int64_t i = ss[j]; i < es[j]; i++, bit += stride) {
+                set_code(w, bits, mask, bit, (code_get((const char *)w, bits, stride, offset, i) + add) & mask);
+            }
+        }
+        Py_END_ALLOW_THREADS
+        if (bad) PyErr_SetString(PyExc_ValueError, "shift: a run lies outside the words");
+    }
+done:
+    buf_close(&out); buf_close(&st); buf_close(&en); buf_close(&am);
+    if (PyErr_Occurred()) return NULL;
+    Py_RETURN_NONE;
+}
+
+#ifdef HAVE_MADVISE
+/* madvise(buffer, start, length, advice): madvise(2) on the whole pages of bytes [start, start + length)
+ * of a buffer (a memory-mapped file), with the GIL released: mmap.madvise holds it, and dropping the
+ * pages of a version (tens of megabytes) takes a millisecond or more that readers would wait. */
+static PyObject *py_madvise(PyObject *self, PyObject *args) {
+    PyObject *obj;
+    Py_ssize_t start, length;
+    int advice;
+    if (!PyArg_ParseTuple(args, "Onni", &obj, &start, &length, &advice)) return NULL;
+    Py_buffer view;
+    if (PyObject_GetBuffer(obj, &view, PyBUF_SIMPLE) < 0) return NULL;
+    if (start < 0 || length < 0 || start > view.len || length > view.len - start) {
+        PyBuffer_Release(&view);
+        PyErr_SetString(PyExc_ValueError, "madvise: range outside the buffer");
+        return NULL;
+    }
+    const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uintptr_t first = ((uintptr_t)view.buf + (uintptr_t)start + page - 1) & ~(page - 1);
+    uintptr_t end = (uintptr_t)view.buf + (uintptr_t)start + (uintptr_t)length;
+    int rc = 0, err = 0;
+    if (end > first) {
+        Py_BEGIN_ALLOW_THREADS
+        rc = madvise((void *)first, (size_t)(end - first), advice);
+        err = errno;
+        Py_END_ALLOW_THREADS
+    }
+    PyBuffer_Release(&view);
+    if (rc != 0) {
+        errno = err;
+        return PyErr_SetFromErrno(PyExc_OSError);
+    }
+    Py_RETURN_NONE;
+}
+#endif
+
 /* splice(old, new, starts, ends, from_new, out): concatenate segments [starts[i], ends[i]) of old or
  * new (by element, of the arrays' common item size) into out; returns the elements written. */
 static PyObject *py_splice(PyObject *self, PyObject *args) {
@@ -869,6 +1009,11 @@ static PyMethodDef module_methods[] = {
     {"unpack", py_unpack, METH_VARARGS, "unpack(words, bits, n, out, stride=bits, offset=0)"},
     {"pack", py_pack, METH_VARARGS, "pack(codes, bits, out, stride=bits, offset=0): OR codes into zeroed words"},
     {"splice", py_splice, METH_VARARGS, "splice(old, new, starts, ends, from_new, out, itemsize) -> count"},
+    {"shift", py_shift, METH_VARARGS, "shift(words, bits, stride, offset, starts, stops, amounts): add in place"},
+#ifdef HAVE_MADVISE
+    {"madvise", py_madvise, METH_VARARGS, "madvise(buffer, start, length, advice), the GIL released"},
+#endif
+    {"put", py_put, METH_VARARGS, "put(words, codes, bits, stride, offset, index=None): overwrite codes"},
     {"fsst_encode", py_fsst_encode, METH_VARARGS, "fsst_encode(symbols, lengths, data, ends, tokens=False)"},
     {"fsst_decode", py_fsst_decode, METH_VARARGS, "fsst_decode(symbols, lengths, data) -> bytes"},
     {NULL},

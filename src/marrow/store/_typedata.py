@@ -102,8 +102,19 @@ class TypeDelta:
         return not len(self.removed) and not len(self.added)
 
 
-def apply(old: TypeData | None, delta: TypeDelta) -> TypeData:
-    """The version after ``delta``. ``old`` is not modified."""
+def apply(old: TypeData | None, delta: TypeDelta, whole: bool = False) -> TypeData:
+    """The version after ``delta``. ``old`` is not modified.
+
+    A delta that keeps the layout is applied to a copy of the old rows, in proportion to what it
+    changes (:func:`marrow.store._patch.patch`); otherwise, or with ``whole``, every column is spliced
+    and the rows are laid out anew. Both give the very same arrays.
+    """
+    if old is not None and not whole:
+        from marrow.store._patch import patch  # it builds on this module's types
+
+        done = patch(old, delta)
+        if done is not None:
+            return done
     old_capacity = old.capacity if old is not None else 0
     cap = delta.capacity
     mask = np.zeros(cap, dtype=bool)

@@ -17,6 +17,7 @@ memory-mapped snapshot is used without a copy.
 
 from __future__ import annotations
 
+import functools
 import json
 import struct
 import zlib
@@ -228,6 +229,13 @@ def read_blob(buf: Any) -> Blob:
         raise CorruptBlobError(f"blob header is malformed: {e}") from None
 
 
+@functools.lru_cache(maxsize=8)
+def _schema(text: str) -> Schema:
+    """The schema of a blob's text, parsed once: a consumer following deltas reads the same text in
+    every one (a schema is immutable, so states may share it)."""
+    return Schema.parse(text)
+
+
 def _decode(kind: str, h: dict[str, Any], buf: Any) -> Blob:
     sections = h["sections"]
     arrays: dict[int, np.ndarray] = {}
@@ -284,7 +292,7 @@ def _decode(kind: str, h: dict[str, Any], buf: Any) -> Blob:
             symbols=symbols(d.get("symbols")),
         )
 
-    schema = Schema.parse(h["schema"])
+    schema = _schema(h["schema"])
     if schema.fingerprint != h["fingerprint"]:
         raise CorruptBlobError("blob schema does not match its fingerprint")
     blob = Blob(

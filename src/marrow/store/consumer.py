@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import gc
 import logging
-import mmap
 import threading
 import time
 import weakref
@@ -44,7 +43,6 @@ from marrow.store.read import ReadState
 
 log = logging.getLogger("marrow.store.consumer")
 
-_DONTNEED = getattr(mmap, "MADV_DONTNEED", None)
 RefreshListener = Callable[[ReadState | None, ReadState], None]  #: (previous, current) after each refresh
 
 
@@ -239,9 +237,10 @@ class Consumer:
         """Give back the memory of superseded versions, once readers have had ``release_delay`` to
         finish with them. Pages mapped from a file leave this process at once (``MADV_DONTNEED``:
         safe even while a reader still holds the version — a page read again comes back from the
-        file). Objects are collected from the young generations, which is cheap (a version's objects
-        are made at its refresh and are rarely promoted before the next); the whole heap only when
-        more than ``keep_superseded`` superseded versions are still alive."""
+        file). Objects are collected from the young generations, which is cheap; by the time a
+        version is superseded its objects are mostly in the oldest one, so the whole heap is collected
+        when more than ``keep_superseded`` superseded versions are still alive (see
+        :class:`~marrow.store.host.SharedConsumer` for keeping that collection short)."""
         gc.collect(1)
         current = self._state
         in_use = self._sources.get(current) if current is not None else None
@@ -250,8 +249,8 @@ class Consumer:
             self._superseded = alive
         for _, mapped in alive:
             view = mapped() if mapped is not None and mapped is not in_use else None
-            if view is not None and not view.closed and _DONTNEED is not None:
-                view.madvise(_DONTNEED)
+            if view is not None:
+                view.drop()
         if len(alive) > self.keep_superseded:
             gc.collect()
             with self._wake:

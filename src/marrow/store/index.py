@@ -226,6 +226,8 @@ class PrimaryKeyIndex:
 
     def updated(self, reader: TypeReader, delta: TypeDelta) -> PrimaryKeyIndex:
         """The index of the next version, from this one and the delta that leads there."""
+        if delta.is_empty and self.int_key and reader.data.capacity == self.reader.data.capacity:
+            return PrimaryKeyIndex.adopt(reader, self.packed, self.used)  # the same slots serve it
         live = reader.data.count
         if (self.used + len(delta.added)) > _MAX_FILL * self.size or live > _LOAD * self.size:
             return PrimaryKeyIndex(reader)

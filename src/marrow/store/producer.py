@@ -5,7 +5,8 @@ Lifecycle of one cycle (:meth:`Producer.run_cycle` or :meth:`Producer.run_increm
     populate  →  prepare the next state  →  no change? stop, publish nothing
               →  integrity check: previous + delta == snapshot, snapshot + reverse delta == previous
               →  validators (record counts, user checks)
-              →  publish snapshot, delta, reverse delta  →  announce  →  accept  →  clean up
+              →  clean up (room for the new snapshot: the newest keep_snapshots - 1 announced stay)
+              →  publish snapshot, delta, reverse delta  →  announce  →  accept
 
 Any failure before the announcement rolls the cycle back: the producer stays on its last version,
 nothing is announced, and :class:`~marrow.errors.CycleError` says why. Versions are minted
@@ -187,6 +188,7 @@ class Producer:
                 self._check_integrity(new, blobs)
             for validate in self.validators:
                 validate(new, self.state)
+            self._clean_up()  # before publishing: not while consumers fetch what is announced next
             published = []
             for ref, data in blobs:
                 self.store.publish(ref, data)
@@ -201,7 +203,6 @@ class Producer:
             raise CycleError(f"cycle {version} rolled back: {e}") from e
         self._write.accept(cycle)
         self.state = new
-        self._clean_up()
         counts = {name: len(new[name]) for name in new}
         return CycleReport(version, published, time.perf_counter() - started, counts)
 
@@ -234,15 +235,28 @@ class Producer:
                 raise CycleError("integrity check: the reverse delta does not lead back")
 
     def _clean_up(self) -> None:
-        """Keep the newest ``keep_snapshots`` snapshots, and the deltas from the oldest of them on."""
+        """Make room for the snapshot this cycle publishes: keep the newest ``keep_snapshots`` - 1
+        (at least the announced one), and the deltas from the oldest of them on. Once the cycle has
+        published, the store holds the newest ``keep_snapshots``, as it would after removing them
+        later — but the store is not busy removing blobs (purging a snapshot's chunks on NATS: 10–20
+        ms) right after an announcement, while every consumer fetches the new delta."""
         store = self.store
         if not (hasattr(store, "refs") and hasattr(store, "remove")):  # a bare Publisher cannot clean up
             return
-        refs = store.refs()
-        snapshots = sorted(r.version for r in refs if r.kind == "snapshot")
-        if len(snapshots) <= self.keep_snapshots:
+        announced = self.state.version if self.state is not None else None
+        if announced is None:
             return
-        oldest_kept = snapshots[-self.keep_snapshots]
+        try:
+            refs = store.refs()
+        except (MarrowError, OSError) as e:  # cleanup may fail; the cycle goes on, the next one tries again
+            log.warning("could not list the blob store to clean up: %s", e)
+            return
+        # of the announced and older ones: blobs of versions never announced (a failed attempt) do not count
+        snapshots = sorted(r.version for r in refs if r.kind == "snapshot" and r.version <= announced)
+        keep = max(1, self.keep_snapshots - 1)
+        if len(snapshots) <= keep:
+            return
+        oldest_kept = snapshots[-keep]
         for ref in refs:
             low = ref.version if ref.kind == "snapshot" else min(ref.version, ref.origin or 0)
             if low < oldest_kept:
