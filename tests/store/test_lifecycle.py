@@ -236,6 +236,27 @@ def test_consumer_follows_deltas_pins_and_rolls_back(world: Any) -> None:
     assert seen[0] == (None, v[0]) and seen[-1][0] == v[1]
 
 
+def test_wait_for_returns_once_the_listeners_were_told(world: Any) -> None:
+    """A caller who waits for a version may rely on what the listeners do with it (a local client
+    moving its overlay onto it): wait_for returns only after they ran."""
+    store, announcer, producer = world
+    version = producer.run_cycle(populate(shows(3))).version
+    told = threading.Event()
+
+    def slow(old: Any, new: Any) -> None:
+        time.sleep(0.2)  # the new version is already served while this runs
+        told.set()
+
+    consumer = Consumer(store, announcer, listeners=[slow])
+    refreshing = threading.Thread(target=consumer.refresh)
+    refreshing.start()
+    try:
+        assert consumer.wait_for(version).version == version
+        assert told.is_set()
+    finally:
+        refreshing.join()
+
+
 def test_a_long_chain_loads_a_snapshot_instead(world: Any) -> None:
     store, announcer, _ = world
     producer = Producer(SCHEMA, store, announcer, keep_snapshots=10)

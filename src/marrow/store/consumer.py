@@ -144,6 +144,7 @@ class Consumer:
         self.metrics = ConsumerMetrics()
         self.pinned: int | None = None
         self._state: ReadState | None = None
+        self._told: ReadState | None = None  # the newest version the refresh listeners were told of
         self._lock = threading.Lock()  # one refresh at a time
         self._wanted: int | None = None
         self._wake = threading.Condition()
@@ -199,6 +200,7 @@ class Consumer:
                 listener(previous, state)
             except Exception:  # a listener's failure must not undo the refresh
                 log.exception("refresh listener %r failed", listener)
+        self._told = state  # the listeners have heard of it (wait_for waits for this)
         return state
 
     def _announced(self) -> int:
@@ -316,12 +318,13 @@ class Consumer:
         return goal is None or self.version == goal
 
     def wait_for(self, version: int, timeout: float = 10.0) -> ReadState:
-        """Block until the consumer is on ``version`` (or newer), or raise RefreshError."""
+        """Block until the consumer is on ``version`` (or newer) and its refresh listeners have been
+        told, or raise RefreshError."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            state = self._state
-            if state is not None and state.version is not None and state.version >= version:
-                return state
+            told = self._told
+            if told is not None and told.version is not None and told.version >= version:
+                return self._state or told
             time.sleep(0.002)
         raise RefreshError(f"version {version} not reached within {timeout} s (at {self.version})")
 
