@@ -46,6 +46,8 @@ class _TypeWrite:
         self.prev: dict[Row, int] = {}  # records of the last version → ordinal
         self.cur: dict[Row, int] = {}  # records of this cycle → ordinal
         self.keys: dict[Any, Row] = {}  # primary key → record, this cycle
+        self.prev_keys: dict[Any, Row] = {}  # primary key → record, the last version
+        self.new: dict[int, Row] = {}  # ordinal → record, for ordinals first used this cycle
         self.free: list[int] = []  # ordinals free at the start of this cycle, ascending
         self.next_free = 0
         self.capacity = data.capacity
@@ -57,6 +59,7 @@ class _TypeWrite:
     def start_cycle(self) -> None:
         self.cur = {}
         self.keys = {}
+        self.new = {}
         # Every ordinal of the last state is in use this cycle, even one whose record a schema
         # change made identical to another (it is removed now, so it is not free until next cycle).
         used = np.zeros(self.capacity, dtype=bool)
@@ -84,6 +87,7 @@ class _TypeWrite:
             else:
                 ordinal = self.capacity
                 self.capacity += 1
+            self.new[ordinal] = row
         self.cur[row] = ordinal
         if self.key_index:
             self.keys[key] = row
@@ -93,19 +97,22 @@ class _TypeWrite:
         row = self.keys.pop(key, None)
         if row is None:
             return False
-        del self.cur[row]
+        self.new.pop(self.cur.pop(row), None)
         return True
 
     def delta(self) -> TypeDelta:
-        prev_ord = set(self.data.ordinals().tolist())  # all of them, not only the distinct rows
-        cur_ord = {o: r for r, o in self.cur.items()}
-        removed = np.array(sorted(prev_ord.difference(cur_ord)), dtype=np.int64)
-        added_list = sorted(o for o in cur_ord if o not in prev_ord)
+        # Ordinals in numpy, rows only for the ordinals first used this cycle (a small delta's cost
+        # is its records, not the type's: an incremental cycle keeps every other ordinal).
+        cur = np.fromiter(self.cur.values(), dtype=np.int64, count=len(self.cur))
+        prev = self.data.ordinals()  # all of them (ascending), not only the distinct rows
+        live = np.zeros(max(int(prev[-1]) + 1 if len(prev) else 0, self.capacity), dtype=bool)
+        live[cur] = True
+        removed = prev[~live[prev]]
+        added_list = sorted(self.new)
         added = np.array(added_list, dtype=np.int64)
         # Trim trailing ordinals that hold nothing, so capacity tracks the highest live ordinal.
-        live_max = max(cur_ord, default=-1)
-        capacity = live_max + 1
-        rows = [cur_ord[o] for o in added_list]
+        capacity = int(cur.max()) + 1 if len(cur) else 0
+        rows = [self.new[o] for o in added_list]
         patches: dict[str, Column] = {}
         for i, f in enumerate(self.schema.fields):
             old = self.data.columns.get(f.name) if _has_field(self.data.schema, f) else None
@@ -120,6 +127,7 @@ class _TypeWrite:
     def commit(self, delta: TypeDelta, data: TypeData) -> None:
         self.data = data
         self.prev = self.cur
+        self.prev_keys = self.keys  # kept, so an incremental cycle copies it instead of rebuilding it
         self.capacity = data.capacity
         self.cur = {}
 
@@ -152,6 +160,8 @@ class WriteState:
             tw = _TypeWrite(t, data)
             if name in previous:
                 tw.prev = _rows_of(data, t)
+                ki = tw.key_index
+                tw.prev_keys = {tuple(row[i] for i in ki): row for row in tw.prev} if ki else {}
             self._types[name] = tw
         self._previous = dict(previous)
         self._previous_schema = Schema(d.schema for d in previous.values()) if previous else None
@@ -208,8 +218,7 @@ class WriteState:
         for tw in self._types.values():
             tw.cur = dict(tw.prev)
             if tw.key_index:
-                ki = tw.key_index
-                tw.keys = {tuple(row[i] for i in ki): row for row in tw.prev}
+                tw.keys = dict(tw.prev_keys)
 
     def delete(self, type: str, key: Any) -> bool:
         """Remove the record with this primary key from the cycle; False when there is none."""
