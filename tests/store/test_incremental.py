@@ -4,26 +4,15 @@ the deltas. (The producer's integrity check compares the delta's result with the
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from test_lifecycle import SCHEMA, Show
 
-from marrow.store import Producer, Schema
+from marrow.store import Producer
 from marrow.store.consumer import Consumer
 from marrow.store.memory import InMemoryAnnouncer, InMemoryBlobStore
-
-
-@dataclass(frozen=True)
-class Show:
-    __primary_key__ = "id"
-    id: int
-    name: str
-    seasons: int
-
-
-SCHEMA = Schema.from_classes(Show)
 
 keys = st.integers(0, 12)
 put = st.tuples(st.just("put"), keys, st.sampled_from(["a", "b", "c"]), st.integers(0, 2))
