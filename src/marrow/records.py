@@ -82,7 +82,7 @@ class Layout:
 
     __primary_key__ = "id"
     id: int
-    page: str  # "home", "title", "story", "genre" or "search"
+    page: str  # "home", "title", "story" or "genre" (search pages show results, not an editor's rows)
     device: str  # one of DEVICES
     key: str  # "page/device", the index page construction finds a layout by
     sections: str  # JSON list of {"generator", "title"?, "params"?, "length"?}, in page order

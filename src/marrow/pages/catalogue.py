@@ -29,7 +29,7 @@ _cache: weakref.WeakKeyDictionary[ReadState, Catalogue] = weakref.WeakKeyDiction
 _cache_lock = threading.Lock()
 
 KEEP_FROM = 4096  # orderings at least this long are kept cut to each audience (shorter: cut per call)
-KEPT = 512  # audiences' cut orderings kept per version, least recently used dropped (≤ 8 MB at 18k titles)
+KEPT = 512  # audiences' cut orderings kept per version, least recently used dropped (4 B a title each)
 
 
 def catalogue(state: ReadState) -> Catalogue:

@@ -24,7 +24,8 @@ class Live:
     """Per type, the base ordinals the overlay replaced, with their record now (None: deleted)."""
 
     by_type: dict[str, dict[int, Any]] = field(default_factory=dict)
-    _allowed: dict[tuple[str, int], np.ndarray] = field(default_factory=dict)  # per audience, corrected
+    # per audience: the base's allowed mask, corrected for the titles the overlay changed
+    _allowed: dict[tuple[str, int], np.ndarray] = field(default_factory=dict, init=False, repr=False)
 
     @classmethod
     def of(cls, view: Any, cat: Catalogue) -> Live:

@@ -252,9 +252,7 @@ def shift(
         return
     # read as bit-packed words whatever the width (an 8-bit field of its own would read as aligned)
     codes = Packed(words, bits, int(stops.max()), stride, offset)._gather(at.astype(np.uint64))
-    add = np.repeat(amounts, stops - starts).astype(
-        np.uint64
-    )  # two's complement: a negative amount subtracts
+    add = np.repeat(amounts, stops - starts).astype(np.uint64)  # two's complement: negative subtracts
     put(words, (codes + add) & np.uint64((1 << bits) - 1), bits, stride, offset, at)
 
 

@@ -18,6 +18,7 @@ training saves at least :data:`MIN_SAVING` of the sample.
 
 from __future__ import annotations
 
+import functools
 import random
 import zlib
 from collections import defaultdict
@@ -121,17 +122,19 @@ class Deflate:
     def nbytes(self) -> int:
         return int(self.zdict.nbytes)
 
+    @functools.cached_property
     def _dict(self) -> bytes:
+        """The dictionary as zlib takes it (made once: every string read would copy it otherwise)."""
         return self.zdict.tobytes()
 
     def decode(self, data: Any) -> bytes:
         """One compressed string back to its bytes."""
-        inflate = zlib.decompressobj(-15, zdict=self._dict())
+        inflate = zlib.decompressobj(-15, zdict=self._dict)
         return inflate.decompress(bytes(data)) + inflate.flush()
 
     def encode(self, values: list[bytes]) -> tuple[np.ndarray, np.ndarray]:
         """Compress each value; returns (compressed pool, compressed length of each value)."""
-        zdict = self._dict()
+        zdict = self._dict
         pieces = []
         for v in values:
             deflate = zlib.compressobj(6, zlib.DEFLATED, -15, 9, zlib.Z_DEFAULT_STRATEGY, zdict)

@@ -29,7 +29,7 @@ import numpy as np
 from marrow.errors import BlobVersionError, CorruptBlobError, SchemaError
 from marrow.store._columns import Codes, Column, Table
 from marrow.store._packed import Packed
-from marrow.store._strings import Codec, Deflate, Symbols
+from marrow.store._strings import ZDICT_BYTES, Codec, Deflate, Symbols
 from marrow.store._typedata import TypeData, TypeDelta
 from marrow.store.schema import Schema
 
@@ -266,7 +266,7 @@ def _decode(kind: str, h: dict[str, Any], buf: Any) -> Blob:
             return None
         if "deflate" in d:
             zdict = arr(d["deflate"])
-            if zdict.dtype != np.uint8 or len(zdict) > 1 << 15:
+            if zdict.dtype != np.uint8 or len(zdict) > ZDICT_BYTES:
                 raise CorruptBlobError("a deflate dictionary is malformed")
             return Deflate(zdict)
         words, lengths = arr(d["words"]), arr(d["lengths"])

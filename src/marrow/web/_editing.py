@@ -9,6 +9,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from marrow.cms.events import ContentEvent
+from marrow.cms.store import CMS
 from marrow.errors import MarrowError
 from marrow.ingest.report import Report
 from marrow.web._auth import Forbidden
@@ -59,6 +60,21 @@ def after_change(
     offset = report.offsets.get(channel)
     suffix = f"?offset={offset}" if offset is not None else ""
     return RedirectResponse(url + suffix, status_code=303)
+
+
+def base_revision(form: dict[str, str]) -> int | None:
+    """The revision a submitted form was loaded from (None: a new document, or none said)."""
+    text = form.get("revision", "")
+    return int(text) if text.isdigit() else None
+
+
+def ingested_errors(cms: CMS, channel: str, kind: str, id: int, revision: int, form: Form) -> None:
+    """Put on ``form`` the errors ingestion found in the document, if it found them in ``revision``
+    (its latest): a page opened after a failed save shows them by their fields."""
+    entry = cms.ledger.entries(channel, [(kind, id)]).get((kind, id))
+    if entry is not None and entry.revision == revision and entry.errors:
+        for e in entry.errors:
+            form.error(e["field"], e["message"])
 
 
 def path_id(request: Request) -> int:

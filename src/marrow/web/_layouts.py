@@ -26,7 +26,17 @@ from marrow.cms.store import CMS
 from marrow.errors import ContentError, RevisionConflictError
 from marrow.ingest.validate import PAGES, SECTION_KINDS
 from marrow.records import DEVICES
-from marrow.web._editing import Context, Ingest, PageWrapper, ShowPage, after_change, int_param, path_id
+from marrow.web._editing import (
+    Context,
+    Ingest,
+    PageWrapper,
+    ShowPage,
+    after_change,
+    base_revision,
+    ingested_errors,
+    int_param,
+    path_id,
+)
 from marrow.web._layoutform import LayoutForm, blank_section, form_of, parse_form
 
 __all__ = ["layout_routes"]
@@ -72,16 +82,13 @@ def layout_routes(cms: CMS, ingest: Ingest, page: PageWrapper, channel: str) -> 
         item = cms.get("layout", id)
         assert isinstance(item.doc, PageLayout)
         form = form_of(item.doc)
-        entry = cms.ledger.entries(channel, [("layout", id)]).get(("layout", id))
-        if entry is not None and entry.revision == item.revision and entry.errors:
-            for e in entry.errors:
-                form.error(e["field"], e["message"])
+        ingested_errors(cms, channel, "layout", id, item.revision, form)
         return 200, "layout.html", layout_data(id, form, item.revision, int_param(request, "offset"))
 
     def save(request: Request, ctx: Context) -> Response:
         session, data = ctx
         id = path_id(request)
-        base = int(data["revision"]) if data.get("revision", "").isdigit() else None
+        base = base_revision(data)
         form, layout = parse_form(data)
         if data.get("action") == "add":
             form.sections.append(blank_section())
@@ -101,7 +108,7 @@ def layout_routes(cms: CMS, ingest: Ingest, page: PageWrapper, channel: str) -> 
     def publish(request: Request, ctx: Context) -> Response:
         session, data = ctx
         id = path_id(request)
-        revision = int(data["revision"]) if data.get("revision", "").isdigit() else None
+        revision = base_revision(data)
         item = cms.get("layout", id)
         assert isinstance(item.doc, PageLayout)
         try:

@@ -62,7 +62,16 @@ from marrow.web._auth import (
     session_of,
     sign_in_redirect,
 )
-from marrow.web._editing import Context, Ingest, ShowPage, after_change, int_param, path_id
+from marrow.web._editing import (
+    Context,
+    Ingest,
+    ShowPage,
+    after_change,
+    base_revision,
+    ingested_errors,
+    int_param,
+    path_id,
+)
 from marrow.web._layouts import layout_routes
 from marrow.web._storyform import BLOCK_KINDS, StoryForm, blank_block, form_of, parse_form
 
@@ -249,10 +258,7 @@ def editor_app(
         item = cms.get("story", id)
         assert isinstance(item.doc, Story)
         form = form_of(item.doc)
-        entry = cms.ledger.entries(channel, [("story", id)]).get(("story", id))
-        if entry is not None and entry.revision == item.revision and entry.errors:
-            for e in entry.errors:
-                form.error(e["field"], e["message"])
+        ingested_errors(cms, channel, "story", id, item.revision, form)
         offset = int_param(request, "offset")
         return 200, "story.html", story_data(id, form, item.revision, offset)
 
@@ -263,7 +269,7 @@ def editor_app(
     def save(request: Request, ctx: Context) -> Response:
         session, data = ctx
         id = path_id(request) if "id" in request.path_params else None
-        base = int(data["revision"]) if data.get("revision", "").isdigit() else None
+        base = base_revision(data)
         form, story = parse_form(data)
         action = data.get("action", "save")
         if action.startswith("add:") and action[4:] in BLOCK_KINDS:
@@ -291,7 +297,7 @@ def editor_app(
     def publish(request: Request, ctx: Context) -> Response:
         session, data = ctx
         id = path_id(request)
-        revision = int(data["revision"]) if data.get("revision", "").isdigit() else None
+        revision = base_revision(data)
         item = cms.get("story", id)
         assert isinstance(item.doc, Story)
         try:
