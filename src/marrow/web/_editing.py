@@ -10,7 +10,7 @@ from starlette.responses import RedirectResponse, Response
 
 from marrow.cms.events import ContentEvent
 from marrow.cms.store import CMS
-from marrow.errors import MarrowError
+from marrow.errors import MarrowError, RevisionConflictError
 from marrow.ingest.report import Report
 from marrow.web._auth import Forbidden
 
@@ -75,6 +75,32 @@ def ingested_errors(cms: CMS, channel: str, kind: str, id: int, revision: int, f
     if entry is not None and entry.revision == revision and entry.errors:
         for e in entry.errors:
             form.error(e["field"], e["message"])
+
+
+def publisher(
+    cms: CMS,
+    kind: str,
+    form_of: Callable[[Any], Form],
+    conflict: Callable[[int, Any, int], ShowPage],
+    changed: Callable[[int, int, Any, ContentEvent], Response],
+) -> Callable[[Request, Context], Response]:
+    """The handler that publishes a document of ``kind`` at the revision its page showed: a newer one
+    saved since is a conflict (``conflict(id, form, revision)``, the page again with the error), and
+    what follows is the same as after a save (``changed(id, revision, form, event)``)."""
+
+    def publish(request: Request, ctx: Context) -> Response:
+        session, data = ctx
+        id = path_id(request)
+        item = cms.get(kind, id)
+        try:
+            done = cms.publish(kind, id, editor=session.editor.username, revision=base_revision(data))
+        except RevisionConflictError as e:
+            form = form_of(item.doc)
+            form.error("revision", str(e))
+            raise conflict(id, form, item.revision) from None
+        return changed(id, item.revision, form_of(item.doc), done.event)
+
+    return publish
 
 
 def path_id(request: Request) -> int:

@@ -36,6 +36,7 @@ from marrow.web._editing import (
     ingested_errors,
     int_param,
     path_id,
+    publisher,
 )
 from marrow.web._layoutform import LayoutForm, blank_section, form_of, parse_form
 
@@ -105,26 +106,16 @@ def layout_routes(cms: CMS, ingest: Ingest, page: PageWrapper, channel: str) -> 
             raise ShowPage(422, "layout.html", layout_data(id, form, base, None)) from None
         return changed(id, saved.item.revision, form, saved.event)
 
-    def publish(request: Request, ctx: Context) -> Response:
-        session, data = ctx
-        id = path_id(request)
-        revision = base_revision(data)
-        item = cms.get("layout", id)
-        assert isinstance(item.doc, PageLayout)
-        try:
-            done = cms.publish("layout", id, editor=session.editor.username, revision=revision)
-        except RevisionConflictError as e:
-            form = form_of(item.doc)
-            form.error("revision", str(e))
-            raise ShowPage(409, "layout.html", layout_data(id, form, item.revision, None)) from None
-        return changed(id, item.revision, form_of(item.doc), done.event)
-
     def changed(id: int, revision: int, form: LayoutForm, event: ContentEvent) -> Response:
         def show(status: int, notice: str) -> ShowPage:
             return ShowPage(status, "layout.html", layout_data(id, form, revision, None, notice))
 
         return after_change(ingest, event, revision, form, channel, f"/layouts/{id}", show)
 
+    def conflict(id: int, form: LayoutForm, revision: int) -> ShowPage:
+        return ShowPage(409, "layout.html", layout_data(id, form, revision, None))
+
+    publish = publisher(cms, "layout", form_of, conflict, changed)
     return [
         Route("/layouts.json", page(layouts)),
         Route("/layouts", page(layouts)),

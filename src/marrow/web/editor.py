@@ -71,6 +71,7 @@ from marrow.web._editing import (
     ingested_errors,
     int_param,
     path_id,
+    publisher,
 )
 from marrow.web._layouts import layout_routes
 from marrow.web._storyform import BLOCK_KINDS, StoryForm, blank_block, form_of, parse_form
@@ -294,19 +295,10 @@ def editor_app(
 
         return after_change(ingest, event, revision, form, channel, f"/stories/{id}", show)
 
-    def publish(request: Request, ctx: Context) -> Response:
-        session, data = ctx
-        id = path_id(request)
-        revision = base_revision(data)
-        item = cms.get("story", id)
-        assert isinstance(item.doc, Story)
-        try:
-            done = cms.publish("story", id, editor=session.editor.username, revision=revision)
-        except RevisionConflictError as e:
-            form = form_of(item.doc)
-            form.error("revision", str(e))
-            raise ShowPage(409, "story.html", story_data(id, form, item.revision, None)) from None
-        return _after_change(id, item.revision, form_of(item.doc), done.event)
+    def _conflict(id: int, form: StoryForm, revision: int) -> ShowPage:
+        return ShowPage(409, "story.html", story_data(id, form, revision, None))
+
+    publish = publisher(cms, "story", form_of, _conflict, _after_change)
 
     def unpublish(request: Request, ctx: Context) -> Response:
         session, _ = ctx
