@@ -544,3 +544,124 @@ def test_consumers_keep_serving_while_the_nats_store_is_down_and_catch_up(
             private_server.start()
             assert len(consumer.wait_for(2, WAIT)["Show"]) == 11  # caught up by the delta
             assert consumer.metrics.deltas_applied == 1 and consumer.metrics.last_error is None
+
+
+# --- announcements that carry a delta -------------------------------------------------------------
+
+
+class Fetches:
+    """A blob retriever that counts the deltas fetched from the store beneath it."""
+
+    def __init__(self, store: NatsBlobStore) -> None:
+        self.store, self.deltas = store, 0
+
+    def retrieve_snapshot(self, version: int) -> tuple[BlobRef, object] | None:
+        return self.store.retrieve_snapshot(version)
+
+    def retrieve_delta(self, origin: int, toward: int | None = None) -> tuple[BlobRef, object] | None:
+        self.deltas += 1
+        return self.store.retrieve_delta(origin, toward)
+
+    def retrieve_reverse_delta(self, origin: int, toward: int | None = None) -> tuple[BlobRef, object] | None:
+        return self.store.retrieve_reverse_delta(origin, toward)
+
+
+def _shows(n: int, tag: str = "") -> list[Show]:
+    return [Show(i, f"show {i}{tag}") for i in range(n)]
+
+
+def test_a_consumer_one_version_behind_applies_the_carried_delta_without_fetching(
+    bucket: str, store: NatsBlobStore, announcer: NatsAnnouncer, watcher: NatsAnnouncementWatcher
+) -> None:
+    producer = Producer(Schema.from_classes(Show), store, announcer)
+    producer.run_cycle(lambda w: w.add_all(_shows(10)))
+    fetches = Fetches(store)
+    with Consumer(fetches, watcher) as consumer:  # type: ignore[arg-type]
+        consumer.start()
+        consumer.wait_for(1, WAIT)
+        producer.run_incremental(lambda inc: inc.add_or_modify(Show(3, "three")))
+        state = consumer.wait_for(2, WAIT)
+        assert state["Show"].get(3).name == "three" and len(state["Show"]) == 10
+        assert fetches.deltas == 0 and consumer.metrics.deltas_applied == 1
+    assert BlobRef("delta", 2, 1) in store.refs()  # published all the same, for consumers further behind
+    assert watcher.carried_delta(1, 2) is not None
+    assert watcher.carried_delta(1, 1) is None  # it leads past version 1: not for a consumer pinned there
+    assert watcher.latest() == 2
+
+
+def test_a_delta_larger_than_max_carried_is_announced_alone_and_fetched(
+    bucket: str, store: NatsBlobStore, watcher: NatsAnnouncementWatcher
+) -> None:
+    with NatsAnnouncer(SERVER, bucket=bucket, timeout=PATIENCE, max_carried=0) as announcer:
+        producer = Producer(Schema.from_classes(Show), store, announcer)
+        producer.run_cycle(lambda w: w.add_all(_shows(10)))
+        fetches = Fetches(store)
+        with Consumer(fetches, watcher) as consumer:  # type: ignore[arg-type]
+            consumer.start()
+            consumer.wait_for(1, WAIT)
+            producer.run_incremental(lambda inc: inc.add_or_modify(Show(3, "three")))
+            assert consumer.wait_for(2, WAIT)["Show"].get(3).name == "three"
+            assert fetches.deltas == 1
+    assert _get_raw_key(bucket, "version") == b"2"
+    with pytest.raises(ValueError, match="max_carried"):
+        NatsAnnouncer(SERVER, bucket=bucket, max_carried=-1)
+
+
+def test_a_damaged_carried_delta_is_dropped_and_the_delta_fetched(
+    bucket: str,
+    store: NatsBlobStore,
+    announcer: NatsAnnouncer,
+    watcher: NatsAnnouncementWatcher,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    held = Held(announcer)  # type: ignore[arg-type]
+    producer = Producer(Schema.from_classes(Show), store, held)
+    producer.run_cycle(lambda w: w.add_all(_shows(10)))
+    held.release()
+    fetches = Fetches(store)
+    with Consumer(fetches, watcher) as consumer:  # type: ignore[arg-type]
+        consumer.start()
+        consumer.wait_for(1, WAIT)
+        producer.run_incremental(lambda inc: inc.add_or_modify(Show(3, "three")))  # published, held
+        _, delta = store.retrieve_delta(1, 2)  # type: ignore[misc]
+        damaged = bytearray(bytes(delta))
+        damaged[len(damaged) // 2] ^= 0xFF
+        _put_raw_key(bucket, "version", b"2\ndelta-1-2\n" + bytes(damaged))
+        assert consumer.wait_for(2, WAIT)["Show"].get(3).name == "three"
+        assert fetches.deltas == 1 and consumer.metrics.failures == 0
+    assert watcher.carried_delta(1, 2) is None
+    assert any("dropping the delta-1-2" in m and "checksum" in m for m in caplog.messages)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        b"2\ndelta-1-3\nMRRW",
+        b"2\nsnapshot-2\nMRRW",
+        b"2\nreverse-1-2\nMRRW",
+        b"2\ndelta-1-2",
+        b"2\n\xff\nx",
+        b"x\n",
+    ],
+)
+def test_a_value_that_names_its_carried_delta_wrongly_is_not_a_version(
+    bucket: str, announcer: NatsAnnouncer, watcher: NatsAnnouncementWatcher, value: bytes
+) -> None:
+    heard = Recorder()
+    watcher.subscribe(heard)
+    announcer.announce(1)
+    heard.wait_for(1)
+    _put_raw_key(bucket, "version", value)
+    announcer.announce(3)
+    assert heard.wait_for(3) == [1, 3]
+
+
+def _get_raw_key(bucket: str, key: str) -> bytes | None:
+    async def get() -> bytes | None:
+        nc = await nats.connect(SERVER, allow_reconnect=False)
+        try:
+            return (await (await nc.jetstream().key_value(bucket)).get(key)).value
+        finally:
+            await nc.close()
+
+    return asyncio.run(get())

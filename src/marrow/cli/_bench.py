@@ -41,7 +41,7 @@ def bench_store(
 @bench_app.command("lifecycle")
 def bench_lifecycle(
     titles: int = typer.Option(1_000_000, min=1000, help="Titles in the state readers read during deltas."),
-    cycles: int = typer.Option(50, min=2, help="Cycles whose propagation is timed."),
+    cycles: int = typer.Option(200, min=2, help="Cycles whose propagation is timed."),
     as_json: bool = _JSON,
 ) -> None:
     """Propagation to another process, reader stalls while versions change, memory of shared workers."""

@@ -18,6 +18,8 @@ from marrow.store.blobstore import (
     BlobRef,
     BlobRetriever,
     BlobStore,
+    CarriedDeltas,
+    DeltaCarrier,
     Publisher,
 )
 from marrow.store.consumer import Consumer, load_version
@@ -36,8 +38,10 @@ __all__ = [
     "BlobRef",
     "BlobRetriever",
     "BlobStore",
+    "CarriedDeltas",
     "Consumer",
     "Cycle",
+    "DeltaCarrier",
     "Field",
     "FieldType",
     "Float",

@@ -12,6 +12,12 @@ Invariants every implementation keeps:
   no-op; other bytes under the same ref are an error);
 * an announcement names a version whose blobs were all published before it.
 
+An announcement may also *carry* the small delta that leads to the version it names (an announcer
+that can: :class:`DeltaCarrier`, on NATS), so that a consumer one version behind applies it straight
+from the announcement without a round trip to the blob store; its watcher hands the delta over
+through :class:`CarriedDeltas`. The delta is published like any other blob all the same: a consumer
+further behind, or one that starts later, fetches it.
+
 What subscribers of an :class:`AnnouncementWatcher` hear, in every implementation:
 
 * every *change* of the announced version that the watcher sees, in the order announced — newer or
@@ -32,7 +38,7 @@ from __future__ import annotations
 import mmap
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Literal, Protocol, runtime_checkable
 
 Kind = Literal["snapshot", "delta", "reverse"]
 Buffer = bytes | bytearray | memoryview | mmap.mmap  #: blob bytes; a filesystem store may hand out an mmap
@@ -126,6 +132,23 @@ class AnnouncementWatcher(Protocol):
 
     def close(self) -> None:
         """Stop watching and release what the watcher holds (threads, connections); idempotent."""
+
+
+@runtime_checkable
+class DeltaCarrier(Protocol):
+    """An announcer whose announcement can carry the delta that leads to the announced version."""
+
+    def announce_delta(self, ref: BlobRef, data: Buffer) -> None:
+        """Announce ``ref.version``, carrying the delta ``ref`` (already published) when it is small
+        enough for an announcement; otherwise announce the version alone."""
+
+
+@runtime_checkable
+class CarriedDeltas(Protocol):
+    """A watcher that keeps the deltas the last few announcements carried."""
+
+    def carried_delta(self, origin: int, toward: int) -> tuple[BlobRef, Buffer] | None:
+        """The carried delta from ``origin`` to a version no later than ``toward``, or None."""
 
 
 def candidates(refs: list[BlobRef], kind: str, version: int) -> list[BlobRef]:

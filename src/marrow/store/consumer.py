@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from marrow.errors import MarrowError, RefreshError
-from marrow.store.blobstore import AnnouncementWatcher, BlobRetriever, Buffer
+from marrow.store.blobstore import AnnouncementWatcher, BlobRef, BlobRetriever, Buffer, CarriedDeltas
 from marrow.store.filesystem import MappedFile
 from marrow.store.read import ReadState
 
@@ -114,6 +114,25 @@ def _walk(
     return state, steps
 
 
+class _Carried:
+    """A retriever that takes a forward delta from the announcement that carried it, when one did
+    (see :class:`~marrow.store.blobstore.CarriedDeltas`), and everything else from the blob store."""
+
+    def __init__(self, retriever: BlobRetriever, watcher: CarriedDeltas) -> None:
+        self.retriever, self.watcher = retriever, watcher
+
+    def retrieve_snapshot(self, version: int) -> tuple[BlobRef, Buffer] | None:
+        return self.retriever.retrieve_snapshot(version)
+
+    def retrieve_delta(self, origin: int, toward: int | None = None) -> tuple[BlobRef, Buffer] | None:
+        if toward is not None and (carried := self.watcher.carried_delta(origin, toward)) is not None:
+            return carried
+        return self.retriever.retrieve_delta(origin, toward)
+
+    def retrieve_reverse_delta(self, origin: int, toward: int | None = None) -> tuple[BlobRef, Buffer] | None:
+        return self.retriever.retrieve_reverse_delta(origin, toward)
+
+
 class Consumer:
     """Holds the current version of one dataset and moves it to announced (or pinned) versions."""
 
@@ -130,6 +149,10 @@ class Consumer:
         keep_superseded: int = 4,
     ):
         self.retriever = retriever
+        #: where deltas come from: the announcements that carried them, else the blob store
+        self._blobs: BlobRetriever = (
+            _Carried(retriever, watcher) if isinstance(watcher, CarriedDeltas) else retriever
+        )
         self.release_delay, self.keep_superseded = release_delay, keep_superseded
         #: the mapped snapshot file each state's arrays live in (weakly: a state owns its mapping)
         self._sources: weakref.WeakKeyDictionary[ReadState, weakref.ref[MappedFile]] = (
@@ -212,10 +235,10 @@ class Consumer:
     def _reach(self, current: ReadState | None, target: int) -> ReadState:
         reached = None
         if current is not None and current.version is not None:
-            reached = _walk(self.retriever, current, target, self.max_delta_chain)
+            reached = _walk(self._blobs, current, target, self.max_delta_chain)
             source = self._sources.get(current)  # a state reached by deltas keeps its snapshot's arrays
         if reached is None:  # no state yet, or no short chain of deltas: the nearest snapshot
-            state, steps, snapshot = _load(self.retriever, target, self.max_delta_chain)
+            state, steps, snapshot = _load(self._blobs, target, self.max_delta_chain)
             source = weakref.ref(snapshot) if isinstance(snapshot, MappedFile) else None
             self.metrics.snapshots_loaded += 1
         else:

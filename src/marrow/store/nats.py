@@ -5,6 +5,10 @@
   last, so a reader sees a blob whole or not at all.
 * :class:`NatsAnnouncer` puts the announced version, in decimal ASCII, under one key of a Key-Value
   bucket; :class:`NatsAnnouncementWatcher` follows that key with a KV watch, pushed by the server.
+  An announcement may carry the delta that leads to its version (``max_carried`` bytes at most,
+  256 KiB by default): the value is then the version, a newline, the delta's name (``delta-6-7``), a
+  newline and the delta's bytes. A consumer one version behind applies it from the watch message,
+  with no round trip to the object store (the fetch was most of a propagation's time).
 
 Threading model: nats-py is asyncio-only and Marrow's protocols are synchronous. Each object owns
 one NATS connection on an event loop in a daemon thread of its own; a public method hands a coroutine
@@ -45,8 +49,9 @@ from nats.js.api import Header, ObjectInfo, ObjectMetaOptions
 from nats.js.kv import KeyValue
 from nats.js.object_store import ObjectStore
 
-from marrow.errors import BlobError, CorruptBlobError
-from marrow.store.blobstore import BlobRef, Buffer
+from marrow.errors import BlobError, CorruptBlobError, MarrowError
+from marrow.store.blob import read_header
+from marrow.store.blobstore import BlobRef, Buffer, as_bytes_view
 from marrow.store.filesystem import MappedFile
 
 __all__ = ["NatsAnnouncementWatcher", "NatsAnnouncer", "NatsBlobStore"]
@@ -62,6 +67,7 @@ MIN_TRANSFER_RATE = 1 << 20
 _NETWORK_ERRORS = (nats.errors.Error, OSError, asyncio.TimeoutError)
 _CHUNK = 128 * 1024  # bytes per message of an object, as other object store clients write them
 _WRONG_LAST_SEQUENCE = 10071  # JetStream's error code when an expected last sequence does not hold
+_CARRIED_HELD = 4  # carried deltas a watcher keeps, the newest announcements'
 
 
 class _Connection:
@@ -492,7 +498,8 @@ async def _open_kv(conn: _Connection, bucket: str, replicas: int) -> KeyValue:
 
 class NatsAnnouncer(_Owner):
     """An :class:`~marrow.store.blobstore.Announcer` that puts the version under ``key`` in a
-    JetStream Key-Value bucket (created if missing), as decimal ASCII.
+    JetStream Key-Value bucket (created if missing), as decimal ASCII, carrying the delta that leads
+    to it when that is at most ``max_carried`` bytes (:meth:`announce_delta`; 0 carries none).
 
     Lifecycle: the constructor connects and opens the bucket; ``close()`` releases the connection.
     Invariant: :meth:`announce` returns once the server has stored the version; when it raises,
@@ -506,8 +513,11 @@ class NatsAnnouncer(_Owner):
         key: str = "version",
         replicas: int = 1,
         timeout: float = 5.0,
+        max_carried: int = 256 * 1024,
     ) -> None:
-        self.bucket, self.key = bucket, key
+        if isinstance(max_carried, bool) or not isinstance(max_carried, int) or max_carried < 0:
+            raise ValueError(f"max_carried is a number of bytes >= 0, not {max_carried!r}")
+        self.bucket, self.key, self.max_carried = bucket, key, max_carried
         self._conn = _Connection(servers, timeout, "announcer")
         try:
             self._kv = self._conn.run(_open_kv(self._conn, bucket, replicas), f"open KV bucket {bucket!r}")
@@ -517,9 +527,26 @@ class NatsAnnouncer(_Owner):
 
     def announce(self, version: int) -> None:
         """Make ``version`` the one consumers should be on."""
-        if isinstance(version, bool) or not isinstance(version, int) or version < 0:
-            raise ValueError(f"an announced version is an int >= 0, not {version!r}")
+        _check_version(version)
         self._conn.run(self._kv.put(self.key, str(version).encode()), f"announce version {version}")
+
+    def announce_delta(self, ref: BlobRef, data: Buffer) -> None:
+        """Announce ``ref.version``, carrying the delta ``ref`` (published already) if it is small
+        enough for one message; otherwise the version alone."""
+        if ref.kind != "delta":
+            raise ValueError(f"an announcement carries a delta, not {ref.name}")
+        _check_version(ref.version)
+        view = as_bytes_view(data)
+        room = self._conn.nc.max_payload - 1024  # the server's limit on a message, less the headers
+        if len(view) > min(self.max_carried, room):
+            return self.announce(ref.version)
+        value = b"%d\n%s\n" % (ref.version, ref.name.encode()) + bytes(view)
+        self._conn.run(self._kv.put(self.key, value), f"announce version {ref.version} with {ref.name}")
+
+
+def _check_version(version: object) -> None:
+    if isinstance(version, bool) or not isinstance(version, int) or version < 0:
+        raise ValueError(f"an announced version is an int >= 0, not {version!r}")
 
 
 @dataclass(eq=False)
@@ -547,7 +574,9 @@ class NatsAnnouncementWatcher(_Owner):
     delivers late is never taken for a rollback. A version superseded while the connection was down
     may be skipped; the newest is always heard. A value that is not a version is logged and ignored;
     an exception in a callback is logged and delivery goes on. After :meth:`close`, ``subscribe``
-    raises RuntimeError.
+    raises RuntimeError. The deltas the last few announcements carried are kept, checked (a damaged
+    one is logged and dropped: the version still counts, and a consumer fetches the delta), for
+    :meth:`carried_delta`; each is stored before subscribers hear of its version.
     """
 
     def __init__(
@@ -562,6 +591,7 @@ class NatsAnnouncementWatcher(_Owner):
         self._lock = threading.Lock()
         self._subscriptions: list[_Subscription] = []
         self._current: tuple[int, int] | None = None  # (version, revision) the watch delivered last
+        self._carried: dict[int, tuple[BlobRef, bytes]] = {}  # by origin, the newest last
         self._closed = False
         self._events: queue.SimpleQueue[object] = queue.SimpleQueue()
         self._ready = threading.Event()
@@ -604,10 +634,35 @@ class NatsAnnouncementWatcher(_Owner):
             if entry is None:
                 self._events.put(_READY)
             elif entry.operation is None:  # a put, not a delete or purge
-                if (version := _parse(entry.value)) is None:
-                    log.warning("ignoring %r under %s.%s: not a version", entry.value, self.bucket, self.key)
-                else:
-                    self._events.put((version, entry.revision or 0))
+                if (parsed := _parse(entry.value)) is None:
+                    log.warning(
+                        "ignoring %r under %s.%s: not a version", entry.value[:40], self.bucket, self.key
+                    )
+                    continue
+                version, carried = parsed
+                if carried is not None:
+                    self._keep(*carried)
+                self._events.put((version, entry.revision or 0))
+
+    def _keep(self, ref: BlobRef, data: bytes) -> None:
+        try:
+            kind, _ = read_header(data)
+            if kind != "delta":
+                raise CorruptBlobError(f"it is a {kind}")
+        except MarrowError as err:
+            log.warning("dropping the %s that %s.%s carried: %s", ref.name, self.bucket, self.key, err)
+            return
+        with self._lock:
+            self._carried.pop(ref.origin or 0, None)
+            self._carried[ref.origin or 0] = (ref, data)
+            while len(self._carried) > _CARRIED_HELD:
+                del self._carried[next(iter(self._carried))]
+
+    def carried_delta(self, origin: int, toward: int) -> tuple[BlobRef, Buffer] | None:
+        """The delta from ``origin`` that an announcement carried, if it leads no later than ``toward``."""
+        with self._lock:
+            held = self._carried.get(origin)
+        return held if held is not None and held[0].version <= toward else None
 
     def _deliver(self) -> None:
         while (event := self._events.get()) is not _STOP:
@@ -642,11 +697,11 @@ class NatsAnnouncementWatcher(_Owner):
         if entry is None:
             return None
         value, revision = entry
-        if (version := _parse(value)) is None:
-            log.warning("ignoring %r under %s.%s: not a version", value, self.bucket, self.key)
+        if (parsed := _parse(value)) is None:
+            log.warning("ignoring %r under %s.%s: not a version", (value or b"")[:40], self.bucket, self.key)
             with self._lock:
                 return self._current
-        return version, revision
+        return parsed[0], revision
 
     async def _read(self) -> tuple[bytes | None, int] | None:
         try:
@@ -688,6 +743,23 @@ class NatsAnnouncementWatcher(_Owner):
             self._delivery.join()
 
 
-def _parse(value: bytes | None) -> int | None:
-    """The version in an announced value (decimal ASCII digits, nothing else), or None."""
-    return int(value) if value and value.isdigit() else None
+def _parse(value: bytes | None) -> tuple[int, tuple[BlobRef, bytes] | None] | None:
+    """The version in an announced value and the delta it carries, if any; None when the value is
+    not an announcement (decimal ASCII digits, optionally followed by a carried delta's name and
+    bytes, each after a newline)."""
+    if not value:
+        return None
+    head, carries, rest = value.partition(b"\n")
+    if not head.isdigit():
+        return None
+    version = int(head)
+    if not carries:
+        return version, None
+    name, named, data = rest.partition(b"\n")
+    try:
+        ref = BlobRef.parse(name.decode("ascii"))
+    except (UnicodeDecodeError, ValueError):
+        return None
+    if not named or ref.kind != "delta" or ref.version != version:
+        return None
+    return version, (ref, data)

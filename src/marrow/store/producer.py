@@ -8,6 +8,9 @@ Lifecycle of one cycle (:meth:`Producer.run_cycle` or :meth:`Producer.run_increm
               →  clean up (room for the new snapshot: the newest keep_snapshots - 1 announced stay)
               →  publish snapshot, delta, reverse delta  →  announce  →  accept
 
+An announcer that can carry a delta (:class:`~marrow.store.blobstore.DeltaCarrier`) is handed the
+delta with the version, so that consumers one version behind need not fetch it.
+
 Any failure before the announcement rolls the cycle back: the producer stays on its last version,
 nothing is announced, and :class:`~marrow.errors.CycleError` says why. Versions are minted
 monotonically, one per attempt, so blobs of a failed attempt never collide with a later one.
@@ -24,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from marrow.errors import CycleError, MarrowError
-from marrow.store.blobstore import Announcer, BlobRef, BlobRetriever, Publisher
+from marrow.store.blobstore import Announcer, BlobRef, BlobRetriever, DeltaCarrier, Publisher
 from marrow.store.cycle import Cycle
 from marrow.store.read import ReadState
 from marrow.store.schema import Schema
@@ -193,7 +196,11 @@ class Producer:
             for ref, data in blobs:
                 self.store.publish(ref, data)
                 published.append(ref)
-            self.announcer.announce(version)
+            delta = next(((ref, data) for ref, data in blobs if ref.kind == "delta"), None)
+            if delta is not None and isinstance(self.announcer, DeltaCarrier):
+                self.announcer.announce_delta(*delta)
+            else:
+                self.announcer.announce(version)
         except MarrowError as e:
             self._write.rollback()
             log.warning("cycle %s rolled back: %s", version, e)
