@@ -7,7 +7,8 @@ versions change, and what memory worker processes that share versions use.
   announcement), when the server is reachable; ``propagation_max_ms_*`` the slowest.
 * ``read_stall_max_ms`` — a worker process (``SharedConsumer``) with one reader thread reading random
   records by key in a loop, while a host consumer process applies deltas from the "real" store and the
-  worker switches versions by mapping; the reader's longest gap between two reads.
+  worker switches versions by mapping; the reader's longest gap between two reads. The host
+  consumer's directory is on tmpfs (``/dev/shm``) where there is one, as docs/lifecycle.md advises.
   ``read_stall_baseline_max_ms`` is the same reader's longest gap over as long a window with no
   refresh; ``read_stall_max_ms_in_process`` the peer: the same reader while its own process applies
   the deltas (the GIL convoy this design avoids).
@@ -212,8 +213,8 @@ class Shared:
     """A producer's blobs in a "real" store directory (published ahead, announced on demand), a host
     consumer process following it, and a local directory of shared snapshots."""
 
-    def __init__(self, root: str, titles: int, versions: int, share: float) -> None:
-        self.real, self.local = f"{root}/real", f"{root}/local"
+    def __init__(self, root: str, titles: int, versions: int, share: float, local: str = "") -> None:
+        self.real, self.local = f"{root}/real", local or f"{root}/local"
         self.cat = sample.catalogue(titles)
         schema = store.Schema.from_classes(sample.Title)
         blobs = FilesystemBlobStore(self.real)
@@ -436,7 +437,7 @@ def read_stall(
     With ``alone``, the worker follows a directory of its own into which each version is linked once
     the host consumer has shared it and settled: the switch alone, without the host consumer's
     compute on the same cores (this machine has two)."""
-    view = os.path.join(os.path.dirname(shared.local), "view")
+    view = os.path.join(shared.local, "view")  # inside it: the same filesystem, for links
     if alone:
         _expose(shared, view, shared.versions[shared.announced])
     worker = Worker(shared, freeze=freeze, directory=view if alone else "")
@@ -561,6 +562,12 @@ def reload_peak(shared: Shared) -> dict[str, Any]:
     return out
 
 
+def _memory_directory() -> str | None:
+    """Where the host consumer's directory goes, as docs/lifecycle.md advises: tmpfs, where its
+    snapshots are memory the workers share, never written back to a disk (None: the default)."""
+    return "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
+
+
 def run(titles: int, cycles: int) -> dict[str, Any]:
     out: dict[str, Any] = {"titles": titles, "cycles": cycles}
     out.update(propagation("fs", min(titles, 100_000), cycles))
@@ -569,8 +576,11 @@ def run(titles: int, cycles: int) -> dict[str, Any]:
     else:
         out["propagation_p99_ms_nats"] = None  # no NATS server on 127.0.0.1:4222
     switches = 10
-    with tempfile.TemporaryDirectory(prefix="marrow-shared-") as root:
-        shared = Shared(root, titles, versions=4 * switches + 8, share=0.001)
+    with (
+        tempfile.TemporaryDirectory(prefix="marrow-shared-") as root,
+        tempfile.TemporaryDirectory(prefix="marrow-local-", dir=_memory_directory()) as local,
+    ):
+        shared = Shared(root, titles, versions=4 * switches + 8, share=0.001, local=local)
         try:
             out.update(read_stall(shared, switches, window=0.4))
             out.update(read_stall(shared, switches, window=0.4, freeze=True))

@@ -10,15 +10,19 @@ import os
 import signal
 import sys
 import time
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from marrow.errors import CorruptBlobError
 from marrow.store import Producer, ReadState, Schema, read_header
+from marrow.store._accel import speedups
 from marrow.store.blobstore import BlobRef
 from marrow.store.filesystem import FilesystemAnnouncer, FilesystemBlobStore, MappedFile
 from marrow.store.host import LOCK, HostConsumer, SharedConsumer, filesystem_source
@@ -125,6 +129,17 @@ def test_a_mapped_file_is_checked_without_becoming_resident(
     store.publish(BlobRef("snapshot", 2), damaged)
     with pytest.raises(CorruptBlobError, match="checksum"):
         ReadState.from_snapshot(store.retrieve_snapshot(2)[1])  # type: ignore[index]
+
+
+@pytest.mark.skipif(speedups is None, reason="the C accelerator is not built (MARROW_PURE or no compiler)")
+@settings(max_examples=200, deadline=None)
+@given(data=st.binary(max_size=5000), start=st.integers(0, 7), chunk=st.integers(0, 600))
+def test_the_accelerators_crc32_is_zlibs(data: bytes, start: int, chunk: int) -> None:
+    view = memoryview(data)[min(start, len(data)) :]  # any alignment of the first byte
+    assert speedups.crc32(view, len(view), chunk) == zlib.crc32(view)
+    assert speedups.crc32(view, len(view) // 2) == zlib.crc32(view[: len(view) // 2])
+    with pytest.raises(ValueError, match="outside"):
+        speedups.crc32(view, len(view) + 1)
 
 
 def produced_snapshot(records: list[Show]) -> bytes:
