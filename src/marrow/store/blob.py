@@ -159,15 +159,16 @@ def write_blob(blob: Blob) -> bytes:
     else:  # pragma: no cover - offsets settle by the second pass
         raise AssertionError("blob layout did not settle")
     raw = json.dumps(header, separators=(",", ":")).encode()
-    out = bytearray(_PREFIX.pack(MAGIC, FORMAT_VERSION, KINDS[blob.kind], len(raw)))
-    out += raw
-    for (offset, _, _), a in zip(sections, w.arrays, strict=True):
-        out += b"\0" * (offset - len(out))
-        out += memoryview(a).cast("B")
-    out += b"\0" * (_align(len(out)) - len(out))
-    total = len(out) + _TRAILER.size
-    out += _TRAILER.pack(zlib.crc32(out), 0, total)
-    return bytes(out)
+    body = _align(sections[-1][0] + sections[-1][1] if sections else _PREFIX.size + len(raw))
+    out = bytearray(body + _TRAILER.size)  # laid out once, in place: no growing, no second copy
+    _PREFIX.pack_into(out, 0, MAGIC, FORMAT_VERSION, KINDS[blob.kind], len(raw))
+    out[_PREFIX.size : _PREFIX.size + len(raw)] = raw
+    for (offset, nbytes, _), a in zip(sections, w.arrays, strict=True):
+        out[offset : offset + nbytes] = memoryview(a).cast("B")
+    with memoryview(out) as view:
+        crc = zlib.crc32(view[:body])
+    _TRAILER.pack_into(out, body, crc, 0, len(out))
+    return out  # type: ignore[return-value]  # a bytearray: bytes would copy it once more
 
 
 def _align(n: int) -> int:

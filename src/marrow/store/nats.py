@@ -8,7 +8,8 @@
   An announcement may carry the delta that leads to its version (``max_carried`` bytes at most,
   256 KiB by default): the value is then the version, a newline, the delta's name (``delta-6-7``), a
   newline and the delta's bytes. A consumer one version behind applies it from the watch message,
-  with no round trip to the object store (the fetch was most of a propagation's time).
+  with no round trip to the object store (the fetch was most of a propagation's time). The bucket
+  keeps the last 64 values, so carried deltas hold up to 64 × ``max_carried`` bytes on the server.
 
 Threading model: nats-py is asyncio-only and Marrow's protocols are synchronous. Each object owns
 one NATS connection on an event loop in a daemon thread of its own; a public method hands a coroutine
