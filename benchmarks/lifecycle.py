@@ -81,7 +81,7 @@ def _follow(kind: str, where: str, versions: int, out: Any) -> None:
     out.put(seen)
 
 
-def propagation(kind: str, titles: int, cycles: int) -> dict[str, float]:
+def propagation(kind: str, titles: int, cycles: int, snapshot_every: int = 1) -> dict[str, float]:
     """Announce ``cycles`` small incremental versions; time each until another process serves it."""
     cat = sample.catalogue(titles)
     schema = store.Schema.from_classes(sample.Title)
@@ -103,7 +103,7 @@ def propagation(kind: str, titles: int, cycles: int) -> dict[str, float]:
                     announcer.announce(ref.version)
                 announced[ref.version] = time.time()
 
-        producer = store.Producer(schema, blobs, Timed(), keep_snapshots=3)
+        producer = store.Producer(schema, blobs, Timed(), keep_snapshots=3, snapshot_every=snapshot_every)
         producer.run_cycle(lambda w: w.add_all(cat.titles))
         first = min(announced)
         ctx = mp.get_context("spawn")

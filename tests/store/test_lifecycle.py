@@ -172,6 +172,40 @@ def test_restarted_producer_resumes_so_the_next_cycle_is_a_delta(world: Any) -> 
     assert len(consumer.state["Show"]) == 7
 
 
+def test_with_snapshot_every_a_snapshot_is_published_every_nth_version_and_deltas_lead_between() -> None:
+    store, announcer = InMemoryBlobStore(), InMemoryAnnouncer()
+    producer = Producer(SCHEMA, store, announcer, snapshot_every=3, keep_snapshots=10)
+    versions = [producer.run_cycle(populate(shows(3 + i))).version for i in range(7)]  # type: ignore[union-attr]
+    snapshots = sorted(r.version for r in store.refs() if r.kind == "snapshot")
+    assert snapshots == [versions[0], versions[3], versions[6]]
+    assert all(BlobRef("delta", v, u) in store.refs() for u, v in zip(versions, versions[1:], strict=False))
+    fresh = Consumer(store, announcer)
+    fresh.refresh(versions[5])  # between snapshots: the one before, then two deltas
+    assert fresh.metrics.snapshots_loaded == 1 and fresh.metrics.deltas_applied == 2
+    assert len(fresh.state["Show"]) == 8
+    restarted = Producer(SCHEMA, store, announcer, snapshot_every=3)
+    restarted.restore(store, versions[5])  # on a version with no snapshot: the next cycle publishes one
+    nxt = restarted.run_cycle(populate(shows(20)))
+    assert nxt is not None and [r.kind for r in nxt.published] == ["snapshot", "delta", "reverse"]
+    for bad in (0, -1, True, 1.5):
+        with pytest.raises(ValueError, match="snapshot_every"):
+            Producer(SCHEMA, store, announcer, snapshot_every=bad)  # type: ignore[arg-type]
+
+
+def test_cleanup_with_snapshot_every_keeps_the_deltas_from_the_oldest_kept_snapshot() -> None:
+    store, announcer = InMemoryBlobStore(), InMemoryAnnouncer()
+    producer = Producer(SCHEMA, store, announcer, snapshot_every=2, keep_snapshots=2)
+    versions = [producer.run_cycle(populate(shows(3 + i))).version for i in range(8)]  # type: ignore[union-attr]
+    snapshots = sorted(r.version for r in store.refs() if r.kind == "snapshot")
+    assert snapshots == [versions[4], versions[6]]
+    consumer = Consumer(store, announcer)
+    consumer.refresh()  # the newest snapshot and the delta after it
+    assert consumer.version == versions[7] and len(consumer.state["Show"]) == 10
+    oldest = Consumer(store, announcer)
+    oldest.refresh(versions[5])  # from the oldest kept snapshot, forward
+    assert oldest.metrics.deltas_applied == 1
+
+
 def test_cleanup_keeps_the_last_snapshots(world: Any) -> None:
     store, announcer, _ = world
     producer = Producer(SCHEMA, store, announcer, keep_snapshots=2)

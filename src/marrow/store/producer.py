@@ -11,6 +11,12 @@ Lifecycle of one cycle (:meth:`Producer.run_cycle` or :meth:`Producer.run_increm
 An announcer that can carry a delta (:class:`~marrow.store.blobstore.DeltaCarrier`) is handed the
 delta with the version, so that consumers one version behind need not fetch it.
 
+With ``snapshot_every=N``, a snapshot is published every N-th version only (and for the first); the
+versions between have a delta and a reverse delta, and a consumer that starts among them loads the
+snapshot before and follows the deltas — so keep N within the consumers' ``max_delta_chain``. A
+producer whose versions come many times a second spares itself, the blob store and every consumer
+the bytes of a whole snapshot per version (Hollow's ``numStatesBetweenSnapshots``).
+
 Any failure before the announcement rolls the cycle back: the producer stays on its last version,
 nothing is announced, and :class:`~marrow.errors.CycleError` says why. Versions are minted
 monotonically, one per attempt, so blobs of a failed attempt never collide with a later one.
@@ -116,13 +122,18 @@ class Producer:
         validators: Sequence[Validator] = (),
         keep_snapshots: int = 5,
         integrity_check: bool = True,
+        snapshot_every: int = 1,
     ):
+        if isinstance(snapshot_every, bool) or not isinstance(snapshot_every, int) or snapshot_every < 1:
+            raise ValueError(f"snapshot_every is a number of versions >= 1, not {snapshot_every!r}")
         self.schema = schema
         self.store = store
         self.announcer = announcer
         self.validators = list(validators)
         self.keep_snapshots = keep_snapshots
         self.integrity_check = integrity_check
+        self.snapshot_every = snapshot_every
+        self._since_snapshot = 0  # versions announced since the last one published with a snapshot
         self._write = WriteState(schema)
         self.state: ReadState | None = None  # the last announced version
         self._last_minted = 0
@@ -143,6 +154,8 @@ class Producer:
         refs = self.store.refs() if hasattr(self.store, "refs") else []
         listed = [max(ref.version, ref.origin or 0) for ref in refs]
         self._last_minted = max(self._last_minted, version, *listed)
+        # not knowing how far back the last snapshot is, the next cycle publishes one
+        self._since_snapshot = 0 if BlobRef("snapshot", version) in refs else self.snapshot_every - 1
         return state
 
     # --- cycles ---------------------------------------------------------------------------------
@@ -191,7 +204,8 @@ class Producer:
                 self._check_integrity(new, blobs)
             for validate in self.validators:
                 validate(new, self.state)
-            self._clean_up()  # before publishing: not while consumers fetch what is announced next
+            # before publishing: not while consumers fetch what is announced next
+            self._clean_up(making_room=blobs[0][0].kind == "snapshot")
             published = []
             for ref, data in blobs:
                 self.store.publish(ref, data)
@@ -210,6 +224,7 @@ class Producer:
             raise CycleError(f"cycle {version} rolled back: {e}") from e
         self._write.accept(cycle)
         self.state = new
+        self._since_snapshot = 0 if blobs[0][0].kind == "snapshot" else self._since_snapshot + 1
         counts = {name: len(new[name]) for name in new}
         return CycleReport(version, published, time.perf_counter() - started, counts)
 
@@ -219,8 +234,12 @@ class Producer:
         return self._last_minted
 
     def _blobs(self, cycle: Cycle, version: int) -> list[tuple[BlobRef, bytes]]:
-        out = [(BlobRef("snapshot", version), cycle.snapshot())]
-        if self.state is not None and self.state.version is not None:
+        first = self.state is None or self.state.version is None
+        out = []
+        if first or self._since_snapshot + 1 >= self.snapshot_every:
+            out.append((BlobRef("snapshot", version), cycle.snapshot()))
+        if not first:
+            assert self.state is not None and self.state.version is not None
             previous = self.state.version
             delta, back = cycle.delta(), cycle.reverse_delta()
             assert delta is not None and back is not None
@@ -229,11 +248,11 @@ class Producer:
         return out
 
     def _check_integrity(self, new: ReadState, blobs: list[tuple[BlobRef, bytes]]) -> None:
-        """The snapshot, and the previous state plus the delta, must hold the same state; the
-        reverse delta must lead back to the previous state."""
+        """The snapshot (when one is published), and the previous state plus the delta, must hold
+        the same state; the reverse delta must lead back to the previous state."""
         by_kind = {ref.kind: data for ref, data in blobs}
         expected = new.checksum()
-        if ReadState.from_snapshot(by_kind["snapshot"]).checksum() != expected:
+        if "snapshot" in by_kind and ReadState.from_snapshot(by_kind["snapshot"]).checksum() != expected:
             raise CycleError("integrity check: the snapshot does not hold the new state")
         if self.state is not None:
             if self.state.apply_delta(by_kind["delta"]).checksum() != expected:
@@ -241,9 +260,10 @@ class Producer:
             if new.apply_delta(by_kind["reverse"]).checksum() != self.state.checksum():
                 raise CycleError("integrity check: the reverse delta does not lead back")
 
-    def _clean_up(self) -> None:
+    def _clean_up(self, making_room: bool = True) -> None:
         """Make room for the snapshot this cycle publishes: keep the newest ``keep_snapshots`` - 1
-        (at least the announced one), and the deltas from the oldest of them on. Once the cycle has
+        (at least the announced one; ``keep_snapshots`` when the cycle publishes no snapshot), and
+        the deltas from the oldest of them on. Once the cycle has
         published, the store holds the newest ``keep_snapshots``, as it would after removing them
         later — but the store is not busy removing blobs (purging a snapshot's chunks on NATS: 10–20
         ms) right after an announcement, while every consumer fetches the new delta."""
@@ -260,7 +280,7 @@ class Producer:
             return
         # of the announced and older ones: blobs of versions never announced (a failed attempt) do not count
         snapshots = sorted(r.version for r in refs if r.kind == "snapshot" and r.version <= announced)
-        keep = max(1, self.keep_snapshots - 1)
+        keep = max(1, self.keep_snapshots - 1 if making_room else self.keep_snapshots)
         if len(snapshots) <= keep:
             return
         oldest_kept = snapshots[-keep]
