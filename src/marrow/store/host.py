@@ -17,7 +17,8 @@ the host consumer as a child process that inherits the lock, and when that child
 that started it exits — the lock is free and another worker starts a new one.
 
 Lifecycle of the directory: a version's snapshot is written (temp file, fsync, link) before it is
-announced; snapshots older than the newest ``keep`` are removed after each announcement. A worker
+announced; before writing it, the snapshots beyond the newest ``keep`` - 1 are removed (the announced
+one always stays), so the directory holds ``keep`` once the new one is written. A worker
 still reading a removed snapshot keeps it: its mapping holds the file's pages until the version is
 released (see :class:`SharedConsumer`). Put the directory on a local filesystem, ideally tmpfs
 (``/dev/shm``, ``/run``): its files are then memory that all workers share, with no disk writes.
@@ -90,8 +91,8 @@ class HostConsumer:
     Lifecycle: ``run(stop)`` takes the directory's host lock (waiting while another process holds
     it, unless ``lock_fd`` already holds it), starts following the announcements, and returns when
     ``stop`` is set; or ``start()`` / ``close()`` do the same on a thread. Every version the consumer
-    reaches is written as an indexed snapshot, announced in the directory, and older snapshots beyond
-    ``keep`` are removed. A version already in the directory (written by a predecessor) is announced,
+    reaches is written as an indexed snapshot — after removing older ones, so that the directory then
+    holds the newest ``keep`` (and the announced one) — and announced in the directory. A version already in the directory (written by a predecessor) is announced,
     not rewritten. A failure to write or announce is logged and counted in :attr:`failures`; the next
     version is shared as usual.
     """
@@ -163,13 +164,20 @@ class HostConsumer:
             return
         ref = BlobRef("snapshot", state.version)
         try:
-            if ref not in self.blobs.refs():
+            refs = self.blobs.refs()
+            if ref not in refs:
+                # room first: once announced, workers map and check the new snapshot, and freeing an
+                # old one's pages meanwhile would take a core from them on a small machine
+                others = sorted((r for r in refs if r.kind == "snapshot"), key=lambda r: r.version)
+                kept = set(others[-max(1, self.keep - 1) :])
+                if self.shared is not None:
+                    kept.add(BlobRef("snapshot", self.shared))  # announced: stays, even after a rollback
+                for old in others:
+                    if old not in kept:
+                        self.blobs.remove(old)
                 self.blobs.publish(ref, state.snapshot())
             self.announcer.announce(state.version)
             self.shared = state.version
-            snapshots = [r for r in self.blobs.refs() if r.kind == "snapshot" and r != ref]
-            for old in sorted(snapshots, key=lambda r: r.version)[: max(0, len(snapshots) - self.keep + 1)]:
-                self.blobs.remove(old)
         except (MarrowError, OSError) as error:
             self.failures += 1
             log.error("cannot share version %s in %s: %s", state.version, self.directory, error)
