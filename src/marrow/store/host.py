@@ -93,8 +93,8 @@ class HostConsumer:
     ``stop`` is set; or ``start()`` / ``close()`` do the same on a thread. Every version the consumer
     reaches is written as an indexed snapshot — after removing older ones, so that the directory then
     holds the newest ``keep`` (and the announced one) — and announced in the directory. A version
-    already in the directory (written by a predecessor) is announced, not rewritten. A failure to write or announce is logged and counted in :attr:`failures`; the next
-    version is shared as usual.
+    already in the directory (written by a predecessor) is announced, not rewritten. A failure to
+    write or announce is logged and counted in :attr:`failures`; the next version is shared as usual.
     """
 
     def __init__(
