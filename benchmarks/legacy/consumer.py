@@ -28,7 +28,7 @@ from legacy.kv import KVTable
 from legacy.publish import Batch
 from legacy.rows import RowIndex
 from marrow.errors import BlobError
-from marrow.store.nats import _Connection
+from marrow.store.nats_connection import Connection
 
 
 class Consumer:
@@ -76,7 +76,7 @@ def run(
     servers: str, stream: str, subject: str, dsn: str, table: str, batch: int, stop: threading.Event
 ) -> None:
     """Consume until ``stop`` is set."""
-    conn = _Connection(servers, 10.0, "legacy-consumer")
+    conn = Connection(servers, 10.0, "legacy-consumer")
     kv = KVTable(dsn, table)
     consumer = Consumer(kv)
     config = ConsumerConfig(ack_policy=AckPolicy.ALL, max_ack_pending=-1)

@@ -18,7 +18,7 @@ import msgspec
 import nats.js.errors
 from nats.js.api import StorageType, StreamConfig
 
-from marrow.store.nats import _Connection
+from marrow.store.nats_connection import Connection
 
 _JSON = msgspec.json.Encoder()
 _MSGPACK = msgspec.msgpack.Encoder()
@@ -55,7 +55,7 @@ class StreamWriter:
     ):
         self.stream, self.subject, self.chunk_bytes = stream, subject, chunk_bytes
         self.published = 0  # messages
-        self._conn = _Connection(servers, timeout, "legacy-publisher")
+        self._conn = Connection(servers, timeout, "legacy-publisher")
         self._conn.run(self._open(), f"open the stream {stream}")
 
     async def _open(self) -> None:

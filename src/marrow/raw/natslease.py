@@ -29,7 +29,7 @@ import nats.js.errors
 from nats.js.kv import KeyValue
 
 from marrow.errors import LeaseError, MarrowError
-from marrow.store.nats import DEFAULT_SERVERS, Servers, _Connection
+from marrow.store.nats_connection import DEFAULT_SERVERS, Connection, Servers
 
 __all__ = ["NatsLease"]
 
@@ -59,7 +59,7 @@ class NatsLease:
         self._lost = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._conn = _Connection(servers, timeout, f"lease-{name}")
+        self._conn = Connection(servers, timeout, f"lease-{name}")
         try:
             self._kv = self._run(self._open(), f"open the lease bucket {self.bucket}")
         except BaseException:

@@ -31,7 +31,7 @@ from nats.js.api import StorageType, StreamConfig
 
 from marrow.errors import FencedError, LogError, LogTruncatedError, MarrowError
 from marrow.raw.log import Entry, Watchers
-from marrow.store.nats import DEFAULT_SERVERS, Servers, _Connection
+from marrow.store.nats_connection import DEFAULT_SERVERS, Connection, Servers
 
 __all__ = ["NatsWriteLog"]
 
@@ -62,7 +62,7 @@ class NatsWriteLog:
         self._watcher: threading.Thread | None = None
         self._wake = threading.Event()
         self._stop = threading.Event()
-        self._conn = _Connection(servers, timeout, f"log-{name}")
+        self._conn = Connection(servers, timeout, f"log-{name}")
         try:
             self._run(self._open(), f"open the write log stream {self.stream}")
         except BaseException:
