@@ -137,6 +137,7 @@ def test_a_mapped_file_is_checked_without_becoming_resident(
 def test_the_accelerators_crc32_is_zlibs(data: bytes, start: int, chunk: int) -> None:
     view = memoryview(data)[min(start, len(data)) :]  # any alignment of the first byte
     assert speedups.crc32(view, len(view), chunk) == zlib.crc32(view)
+    assert speedups.crc32(view, len(view), chunk, -1, 1) == zlib.crc32(view)  # pausing between chunks
     assert speedups.crc32(view, len(view) // 2) == zlib.crc32(view[: len(view) // 2])
     with pytest.raises(ValueError, match="outside"):
         speedups.crc32(view, len(view) + 1)

@@ -770,15 +770,17 @@ static uint32_t crc_update(uint32_t crc, const uint8_t *p, size_t n) {
     return ~crc;
 }
 
-/* crc32(buffer, end, chunk=0, advice=-1): CRC-32 of bytes [0, end) of a buffer, equal to zlib.crc32,
- * in one call with the GIL released. With advice >= 0 (a memory-mapped file), each chunk of `chunk`
- * bytes is given to madvise(2) with it once checked (MADV_DONTNEED: not left resident). One call, so
- * that a checking thread does not take the GIL back from reader threads once per chunk. */
+/* crc32(buffer, end, chunk=0, advice=-1, pause_us=0): CRC-32 of bytes [0, end) of a buffer, equal to
+ * zlib.crc32, in one call with the GIL released. With advice >= 0 (a memory-mapped file), each chunk
+ * of `chunk` bytes is given to madvise(2) with it once checked (MADV_DONTNEED: not left resident).
+ * With pause_us > 0, the thread sleeps that long after each chunk: a thread that shares a core with
+ * it then waits at most a chunk's time, not the scheduler's tick. One call, so that a checking thread
+ * does not take the GIL back from reader threads once per chunk. */
 static PyObject *py_crc32(PyObject *self, PyObject *args) {
     PyObject *obj;
     Py_ssize_t end, chunk = 0;
-    int advice = -1;
-    if (!PyArg_ParseTuple(args, "On|ni", &obj, &end, &chunk, &advice)) return NULL;
+    int advice = -1, pause_us = 0;
+    if (!PyArg_ParseTuple(args, "On|nii", &obj, &end, &chunk, &advice, &pause_us)) return NULL;
     Py_buffer view;
     if (PyObject_GetBuffer(obj, &view, PyBUF_SIMPLE) < 0) return NULL;
     if (end < 0 || end > view.len || chunk < 0) {
@@ -804,6 +806,7 @@ static PyObject *py_crc32(PyObject *self, PyObject *args) {
                 err = errno;
             }
         }
+        if (pause_us > 0 && at + step < end) usleep((useconds_t)pause_us);
 #endif
     }
     Py_END_ALLOW_THREADS
@@ -1091,7 +1094,7 @@ static PyMethodDef module_methods[] = {
     {"pack", py_pack, METH_VARARGS, "pack(codes, bits, out, stride=bits, offset=0): OR codes into zeroed words"},
     {"splice", py_splice, METH_VARARGS, "splice(old, new, starts, ends, from_new, out, itemsize) -> count"},
     {"shift", py_shift, METH_VARARGS, "shift(words, bits, stride, offset, starts, stops, amounts): add in place"},
-    {"crc32", py_crc32, METH_VARARGS, "crc32(buffer, end, chunk=0, advice=-1): zlib's CRC-32, the GIL released"},
+    {"crc32", py_crc32, METH_VARARGS, "crc32(buffer, end, chunk=0, advice=-1, pause_us=0): zlib's CRC-32, no GIL"},
 #ifdef HAVE_MADVISE
     {"madvise", py_madvise, METH_VARARGS, "madvise(buffer, start, length, advice), the GIL released"},
 #endif
