@@ -24,6 +24,7 @@ from pathlib import Path
 import nats
 import nats.js.errors
 import pytest
+from nats.js.kv import KeyValue
 from test_blobstore import Announcement, AnnouncementContract, BlobStoreContract, Recorder
 
 from marrow.errors import BlobError, CycleError, RefreshError
@@ -444,11 +445,16 @@ def _until_it_works(action: Callable[[], object]) -> None:
 
 def _revision(server: str, bucket: str, key: str) -> int | None:
     """The stream sequence of the key's current value: how many values the bucket has taken."""
+    return _entry(server, bucket, key).revision
 
-    async def get() -> int | None:
+
+def _entry(server: str, bucket: str, key: str) -> KeyValue.Entry:
+    """The key's current entry, read by a client of its own."""
+
+    async def get() -> KeyValue.Entry:
         nc = await nats.connect(server, allow_reconnect=False)
         try:
-            return (await (await nc.jetstream().key_value(bucket)).get(key)).revision
+            return await (await nc.jetstream().key_value(bucket)).get(key)
         finally:
             await nc.close()
 
@@ -602,7 +608,7 @@ def test_a_delta_larger_than_max_carried_is_announced_alone_and_fetched(
             producer.run_incremental(lambda inc: inc.add_or_modify(Show(3, "three")))
             assert consumer.wait_for(2, WAIT)["Show"].get(3).name == "three"
             assert fetches.deltas == 1
-    assert _get_raw_key(bucket, "version") == b"2"
+    assert _entry(SERVER, bucket, "version").value == b"2"
     with pytest.raises(ValueError, match="max_carried"):
         NatsAnnouncer(SERVER, bucket=bucket, max_carried=-1)
 
@@ -654,14 +660,3 @@ def test_a_value_that_names_its_carried_delta_wrongly_is_not_a_version(
     _put_raw_key(bucket, "version", value)
     announcer.announce(3)
     assert heard.wait_for(3) == [1, 3]
-
-
-def _get_raw_key(bucket: str, key: str) -> bytes | None:
-    async def get() -> bytes | None:
-        nc = await nats.connect(SERVER, allow_reconnect=False)
-        try:
-            return (await (await nc.jetstream().key_value(bucket)).get(key)).value
-        finally:
-            await nc.close()
-
-    return asyncio.run(get())

@@ -204,8 +204,8 @@ class Producer:
                 self._check_integrity(new, blobs)
             for validate in self.validators:
                 validate(new, self.state)
-            # before publishing: not while consumers fetch what is announced next
-            self._clean_up(making_room=blobs[0][0].kind == "snapshot")
+            with_snapshot = blobs[0][0].kind == "snapshot"
+            self._clean_up(making_room=with_snapshot)  # before publishing: not while consumers fetch
             published = []
             for ref, data in blobs:
                 self.store.publish(ref, data)
@@ -224,7 +224,7 @@ class Producer:
             raise CycleError(f"cycle {version} rolled back: {e}") from e
         self._write.accept(cycle)
         self.state = new
-        self._since_snapshot = 0 if blobs[0][0].kind == "snapshot" else self._since_snapshot + 1
+        self._since_snapshot = 0 if with_snapshot else self._since_snapshot + 1
         counts = {name: len(new[name]) for name in new}
         return CycleReport(version, published, time.perf_counter() - started, counts)
 
@@ -263,10 +263,10 @@ class Producer:
     def _clean_up(self, making_room: bool = True) -> None:
         """Make room for the snapshot this cycle publishes: keep the newest ``keep_snapshots`` - 1
         (at least the announced one; ``keep_snapshots`` when the cycle publishes no snapshot), and
-        the deltas from the oldest of them on. Once the cycle has
-        published, the store holds the newest ``keep_snapshots``, as it would after removing them
-        later — but the store is not busy removing blobs (purging a snapshot's chunks on NATS: 10–20
-        ms) right after an announcement, while every consumer fetches the new delta."""
+        the deltas from the oldest of them on. Once the cycle has published, the store holds the
+        newest ``keep_snapshots``, as it would after removing them later — but the store is not busy
+        removing blobs (purging a snapshot's chunks on NATS: 10–20 ms) right after an announcement,
+        while every consumer fetches the new delta."""
         store = self.store
         if not (hasattr(store, "refs") and hasattr(store, "remove")):  # a bare Publisher cannot clean up
             return
