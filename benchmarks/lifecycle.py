@@ -11,7 +11,8 @@ versions change, and what memory worker processes that share versions use.
   consumer's directory is on tmpfs (``/dev/shm``) where there is one, as docs/lifecycle.md advises.
   ``read_stall_baseline_max_ms`` is the same reader's longest gap over as long a window with no
   refresh; ``read_stall_max_ms_in_process`` the peer: the same reader while its own process applies
-  the deltas (the GIL convoy this design avoids).
+  two 1 % deltas, with the consumer's short GIL turns (docs/lifecycle.md), and ``..._long_turns``
+  with CPython's switch interval left at 5 ms (the GIL convoy).
 * ``shared_pss_ratio_4_workers`` — total PSS of 4 workers serving one version, deltas still arriving,
   over one worker alone, each net of an idle interpreter's PSS (what the store costs);
   ``..._whole_processes`` without that subtraction; ``heap_pss_ratio_4_workers`` the peer: workers
@@ -153,7 +154,8 @@ def _nats_up() -> bool:
 
 
 def read_stall_in_process(titles: int, deltas: int) -> dict[str, float]:
-    """The peer: a reader thread in the process that applies the deltas itself (the GIL convoy)."""
+    """The peer: a reader thread in the process that applies the deltas itself — with the consumer's
+    short GIL turns (the default), and with CPython's 5 ms switch interval left alone (the GIL convoy)."""
     titles_ = sample.catalogue(titles).titles
     schema = store.Schema.from_classes(sample.Title)
     blobs = InMemoryBlobStore()
@@ -164,38 +166,46 @@ def read_stall_in_process(titles: int, deltas: int) -> dict[str, float]:
     for i in range(deltas):
         edits = sample.revised(titles_, 0.01, rng, f" [{i}]")
         producer.run_incremental(lambda inc, e=edits: [inc.add_or_modify(t) for t in e])  # type: ignore[misc]
-    consumer = store.Consumer(blobs, announcer, max_delta_chain=deltas + 1)
     first = min(r.version for r in blobs.refs() if r.kind == "snapshot")
-    consumer.refresh(first)
-    consumer.state["Title"].get(titles_[0].id)  # the key index is in use, so it is carried
+    some = titles_[0].id
     keys, n = np.array([t.id for t in titles_], dtype=np.int64), len(titles_)  # as in _Stall
     titles_.clear()  # a million records the collector would walk: the peer's reader stalls on ours alone
-    stop = threading.Event()
-    worst = [0.0]
 
-    def reader() -> None:
-        r = random.Random(1)
-        last = time.perf_counter()
-        while not stop.is_set():
-            v = consumer.state["Title"].get(keys[r.randrange(n)].item())
-            _ = v.title if v is not None else None
-            now = time.perf_counter()
-            worst[0] = max(worst[0], now - last)
-            last = now
+    def measure(**options: Any) -> tuple[float, float]:
+        consumer = store.Consumer(blobs, announcer, max_delta_chain=deltas + 1, **options)
+        consumer.refresh(first)
+        consumer.state["Title"].get(some)  # the key index is in use, so it is carried
+        stop = threading.Event()
+        worst = [0.0]
 
-    thread = threading.Thread(target=reader)
-    thread.start()
-    time.sleep(0.2)
-    worst[0] = 0.0
-    started = time.perf_counter()
-    consumer.refresh()  # applies every delta in turn
-    applied = time.perf_counter() - started
-    time.sleep(0.1)
-    stop.set()
-    thread.join()
+        def reader() -> None:
+            r = random.Random(1)
+            last = time.perf_counter()
+            while not stop.is_set():
+                v = consumer.state["Title"].get(keys[r.randrange(n)].item())
+                _ = v.title if v is not None else None
+                now = time.perf_counter()
+                worst[0] = max(worst[0], now - last)
+                last = now
+
+        thread = threading.Thread(target=reader)
+        thread.start()
+        time.sleep(0.2)
+        worst[0] = 0.0
+        started = time.perf_counter()
+        consumer.refresh()  # applies every delta in turn
+        applied = time.perf_counter() - started
+        time.sleep(0.1)
+        stop.set()
+        thread.join()
+        return worst[0], applied
+
+    short, long_ = measure(), measure(switch_interval=None)
     return {
-        "read_stall_max_ms_in_process": round(worst[0] * 1e3, 2),
-        "deltas_in_process_s": round(applied, 3),
+        "read_stall_max_ms_in_process": round(short[0] * 1e3, 2),
+        "deltas_in_process_s": round(short[1], 3),
+        "read_stall_max_ms_in_process_long_turns": round(long_[0] * 1e3, 2),
+        "deltas_in_process_s_long_turns": round(long_[1], 3),
     }
 
 

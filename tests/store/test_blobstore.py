@@ -355,6 +355,21 @@ class TestFilesystemBlobStore(BlobStoreContract):
             data[0] = 0
         data.close()
 
+    def test_a_snapshot_of_the_very_version_is_opened_by_name(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A shared consumer's every switch: no listing of the directory (the others still list)."""
+        store = FilesystemBlobStore(tmp_path)
+        for version in (3, 5):
+            store.publish(BlobRef("snapshot", version), content(BlobRef("snapshot", version)))
+        listings = []
+        listing = store.refs
+        monkeypatch.setattr(store, "refs", lambda: listings.append(1) or listing())
+        assert found(store.retrieve_snapshot(5)) == (BlobRef("snapshot", 5), content(BlobRef("snapshot", 5)))
+        assert listings == []
+        assert found(store.retrieve_snapshot(4)) == (BlobRef("snapshot", 3), content(BlobRef("snapshot", 3)))
+        assert listings == [1]
+
     def test_temp_files_and_strangers_are_not_blobs(self, tmp_path: Path) -> None:
         store = FilesystemBlobStore(tmp_path)
         store.publish(S, b"real")

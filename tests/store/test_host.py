@@ -25,7 +25,7 @@ from marrow.store import Producer, ReadState, Schema, read_header
 from marrow.store._accel import speedups
 from marrow.store.blobstore import BlobRef
 from marrow.store.filesystem import FilesystemAnnouncer, FilesystemBlobStore, MappedFile
-from marrow.store.host import LOCK, HostConsumer, SharedConsumer, filesystem_source
+from marrow.store.host import BACKGROUND_NICE, LOCK, HostConsumer, SharedConsumer, filesystem_source
 from marrow.store.memory import InMemoryAnnouncer, InMemoryBlobStore
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="flock and /proc are Linux here")
@@ -333,3 +333,21 @@ def test_dropping_a_mapped_files_pages_keeps_its_bytes(tmp_path: Path) -> None:
     assert view[:] == bytes(range(256)) * 4096  # read again from the file
     view.close()
     view.drop()  # closed: nothing to drop, no error
+
+
+@pytest.mark.skipif(not hasattr(os, "SCHED_BATCH"), reason="no SCHED_BATCH on this platform")
+@pytest.mark.parametrize("background", [True, False])
+def test_the_host_consumer_yields_the_cpu_to_serving_threads(tmp_path: Path, background: bool) -> None:
+    """SCHED_BATCH at nice 10 for the host consumer's threads, none for the threads that serve."""
+    blobs, announcer = InMemoryBlobStore(), InMemoryAnnouncer()
+    Producer(SCHEMA, blobs, announcer).run_cycle(lambda w: w.add_all(shows(3)))
+    seen: list[tuple[int, int]] = []
+    mine = (os.sched_getscheduler(0), os.getpriority(os.PRIO_PROCESS, 0))
+    with HostConsumer(blobs, announcer, tmp_path, background=background) as host:
+        host.consumer.listeners.append(  # runs on the consumer's refresh thread, which run() started
+            lambda old, new: seen.append((os.sched_getscheduler(0), os.getpriority(os.PRIO_PROCESS, 0)))
+        )
+        host.start()
+        wait_until(lambda: host.shared == 1 and seen, "sharing version 1")
+    assert seen[0] == ((os.SCHED_BATCH, max(BACKGROUND_NICE, mine[1])) if background else mine)
+    assert (os.sched_getscheduler(0), os.getpriority(os.PRIO_PROCESS, 0)) == mine  # this thread: as it was

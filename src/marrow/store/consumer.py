@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from marrow.errors import MarrowError, RefreshError
+from marrow.store._turns import SWITCH_INTERVAL, TURNS
 from marrow.store.blobstore import AnnouncementWatcher, BlobRef, BlobRetriever, Buffer, CarriedDeltas
 from marrow.store.filesystem import MappedFile
 from marrow.store.read import ReadState
@@ -134,7 +135,13 @@ class _Carried:
 
 
 class Consumer:
-    """Holds the current version of one dataset and moves it to announced (or pinned) versions."""
+    """Holds the current version of one dataset and moves it to announced (or pinned) versions.
+
+    While it switches versions — from an announcement's arrival until the refresh listeners have
+    been told, and while it releases a superseded version — CPython's switch interval is lowered to
+    ``switch_interval`` (see :mod:`marrow.store._turns`), so that reader threads of this process wait
+    for the GIL about that long at a time, not the default 5 ms; ``None`` leaves it alone.
+    """
 
     def __init__(
         self,
@@ -147,13 +154,18 @@ class Consumer:
         max_backoff: float = 5.0,
         release_delay: float | None = None,
         keep_superseded: int = 4,
+        switch_interval: float | None = SWITCH_INTERVAL,
     ):
+        if switch_interval is not None and not 0 < switch_interval <= 1:
+            raise ValueError(f"switch_interval must be None or in (0, 1] seconds, not {switch_interval!r}")
         self.retriever = retriever
         #: where deltas come from: the announcements that carried them, else the blob store
         self._blobs: BlobRetriever = (
             _Carried(retriever, watcher) if isinstance(watcher, CarriedDeltas) else retriever
         )
         self.release_delay, self.keep_superseded = release_delay, keep_superseded
+        self.switch_interval = switch_interval
+        self._turning = False  # an announcement holds the switch interval lowered until its refresh
         #: the mapped snapshot file each state's arrays live in (weakly: a state owns its mapping)
         self._sources: weakref.WeakKeyDictionary[ReadState, weakref.ref[MappedFile]] = (
             weakref.WeakKeyDictionary()
@@ -194,6 +206,10 @@ class Consumer:
         backward; otherwise the nearest snapshot is loaded. On failure the current version stays and
         :class:`~marrow.errors.RefreshError` says why.
         """
+        with TURNS.held(self.switch_interval):
+            return self._refresh(version)
+
+    def _refresh(self, version: int | None) -> ReadState:
         target = (
             version if version is not None else self.pinned if self.pinned is not None else self._announced()
         )
@@ -266,20 +282,21 @@ class Consumer:
         version is superseded its objects are mostly in the oldest one, so the whole heap is collected
         when more than ``keep_superseded`` superseded versions are still alive (see
         :class:`~marrow.store.host.SharedConsumer` for keeping that collection short)."""
-        gc.collect(1)
-        current = self._state
-        in_use = self._sources.get(current) if current is not None else None
-        with self._wake:
-            alive = [(s, m) for s, m in self._superseded if s() is not None]
-            self._superseded = alive
-        for _, mapped in alive:
-            view = mapped() if mapped is not None and mapped is not in_use else None
-            if view is not None:
-                view.drop()
-        if len(alive) > self.keep_superseded:
-            gc.collect()
+        with TURNS.held(self.switch_interval):
+            gc.collect(1)
+            current = self._state
+            in_use = self._sources.get(current) if current is not None else None
             with self._wake:
-                self._superseded = [(s, m) for s, m in self._superseded if s() is not None]
+                alive = [(s, m) for s, m in self._superseded if s() is not None]
+                self._superseded = alive
+            for _, mapped in alive:
+                view = mapped() if mapped is not None and mapped is not in_use else None
+                if view is not None:
+                    view.drop()
+            if len(alive) > self.keep_superseded:
+                gc.collect()
+                with self._wake:
+                    self._superseded = [(s, m) for s, m in self._superseded if s() is not None]
 
     # --- pinning --------------------------------------------------------------------------------
 
@@ -314,19 +331,36 @@ class Consumer:
     def _announce(self, version: int) -> None:
         with self._wake:  # the version announced last, older or not: a rollback is followed too
             self._wanted = version
+            if self.switch_interval is not None and not (self._turning or self._closed or self._settled()):
+                # lowered now, on the watcher's thread: the refresh thread is woken into short turns
+                TURNS.enter(self.switch_interval)
+                self._turning = True
             self._wake.notify()
+
+    def _end_turns(self) -> None:
+        with self._wake:
+            self._end_turns_held()
+
+    def _end_turns_held(self) -> None:  # with self._wake held
+        if self._turning:
+            self._turning = False
+            TURNS.leave()
 
     def _run(self) -> None:
         backoff = self.min_backoff
         while True:
             with self._wake:
                 while not self._closed and (self._wanted is None or self._settled()):
+                    self._end_turns_held()  # reached meanwhile (a direct refresh): nothing to switch
                     self._wake.wait()
                 if self._closed:
                     return
                 target = self._wanted
             try:
-                self.refresh(self.pinned if self.pinned is not None else target)
+                try:
+                    self.refresh(self.pinned if self.pinned is not None else target)
+                finally:
+                    self._end_turns()  # also after a failure: a backoff is no switch
                 backoff = self.min_backoff
             except MarrowError:
                 with self._wake:  # wait, unless a newer version is announced meanwhile
@@ -358,6 +392,7 @@ class Consumer:
         with self._wake:
             self._closed = True
             self._wake.notify_all()
+        self._end_turns()
         if self._thread is not None:
             self._thread.join(timeout=5)
             self._thread = None

@@ -192,6 +192,13 @@ class FilesystemBlobStore(ListingRetriever):
                 "a published blob never changes — publish under a new version, or remove it first"
             )
 
+    def retrieve_snapshot(self, version: int) -> tuple[BlobRef, Buffer] | None:
+        """The newest snapshot at or before ``version``: by name first, which is a shared consumer's
+        every switch, then from a listing of the directory."""
+        exact = BlobRef("snapshot", version)
+        data = self._read(exact)
+        return (exact, data) if data is not None else super().retrieve_snapshot(version)
+
     def _read(self, ref: BlobRef) -> Buffer | None:
         """The blob mapped read-only, or None when it was removed since the listing."""
         try:

@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from marrow.errors import MarrowError
+from marrow.store._turns import SWITCH_INTERVAL
 from marrow.store.blobstore import AnnouncementWatcher, BlobRef, BlobRetriever
 from marrow.store.consumer import Consumer, RefreshListener
 from marrow.store.filesystem import (
@@ -71,6 +72,23 @@ def _open_filesystem(directory: str) -> tuple[BlobRetriever, AnnouncementWatcher
     return FilesystemBlobStore(directory), FilesystemAnnouncementWatcher(directory)
 
 
+BACKGROUND_NICE = 10  #: the host consumer's niceness with ``background`` (see :class:`HostConsumer`)
+
+
+def as_background() -> None:
+    """Put the calling thread, and the threads it starts from now on, under ``SCHED_BATCH`` at nice
+    :data:`BACKGROUND_NICE` where the platform has it (see :class:`HostConsumer`). On Linux both are
+    the thread's own, and inherited by the threads it starts."""
+    policy = getattr(os, "SCHED_BATCH", None)
+    if policy is None:
+        return
+    try:
+        os.sched_setscheduler(0, policy, os.sched_param(0))
+        os.setpriority(os.PRIO_PROCESS, 0, max(BACKGROUND_NICE, os.getpriority(os.PRIO_PROCESS, 0)))
+    except OSError as error:  # a sandbox may forbid it; the host consumer still works
+        log.debug("cannot run the host consumer in the background: %s", error)
+
+
 def _try_lock(directory: Path) -> int | None:
     """An open descriptor holding the directory's host lock, or None when another process holds it."""
     directory.mkdir(parents=True, exist_ok=True)
@@ -95,6 +113,14 @@ class HostConsumer:
     holds the newest ``keep`` (and the announced one) — and announced in the directory. A version
     already in the directory (written by a predecessor) is announced, not rewritten. A failure to
     write or announce is logged and counted in :attr:`failures`; the next version is shared as usual.
+
+    With ``background`` (the default), the thread that calls :meth:`run` — and every thread it starts —
+    yields the CPU to serving threads: Linux's ``SCHED_BATCH`` policy (it never preempts a running
+    thread when it wakes) at nice 10 (about a tenth of a core that a busy thread also wants). Applying
+    a delta and writing a snapshot is tens of milliseconds of CPU; at normal priority the woken host
+    consumer took a serving thread's core for a whole scheduler tick (4 ms here), even with another
+    core idle (benchmarks/RESULTS.md, lifecycle run 9). The cost: on a host whose cores are all busy
+    serving, new versions arrive later. Elsewhere (no ``SCHED_BATCH``) it does nothing.
     """
 
     def __init__(
@@ -107,6 +133,7 @@ class HostConsumer:
         lock_fd: int | None = None,
         max_delta_chain: int = 32,
         lock_interval: float = 0.2,
+        background: bool = True,
     ) -> None:
         if keep < 1:
             raise ValueError(f"keep must be at least 1 (the announced version), not {keep}")
@@ -115,6 +142,7 @@ class HostConsumer:
         self.announcer = FilesystemAnnouncer(self.directory)
         self.keep = keep
         self.lock_interval = lock_interval
+        self.background = background
         self.failures = 0
         self.shared: int | None = None  # the version last announced in the directory
         self.consumer = Consumer(
@@ -127,6 +155,8 @@ class HostConsumer:
     def run(self, stop: threading.Event | None = None) -> None:
         """Hold the host lock and share versions until ``stop`` (or :meth:`close`)."""
         stop = stop or self._stop
+        if self.background:
+            as_background()
         while self._lock_fd is None:
             self._lock_fd = _try_lock(self.directory)
             if self._lock_fd is None and (stop.wait(self.lock_interval) or self._stop.is_set()):
@@ -217,6 +247,7 @@ class SharedConsumer(Consumer):
         lock_interval: float = 0.2,
         min_backoff: float = 0.01,
         max_backoff: float = 1.0,
+        switch_interval: float | None = SWITCH_INTERVAL,
     ) -> None:
         self.directory = Path(directory)
         self.source = _checked(source)
@@ -232,6 +263,7 @@ class SharedConsumer(Consumer):
             max_backoff=max_backoff,
             release_delay=release_delay,
             keep_superseded=keep_superseded,
+            switch_interval=switch_interval,
         )
         self.host: subprocess.Popen[bytes] | None = None  # the host consumer this process started
         self._electing: threading.Thread | None = None
@@ -340,6 +372,7 @@ def _spawn_host(directory: Path, lock_fd: int, source: Source | None) -> subproc
 
 def _serve(stdin: IO[bytes]) -> None:
     """The child's side of :func:`_spawn_host`."""
+    as_background()  # before any thread starts: each inherits it
     job: dict[str, Any] = pickle.load(stdin)  # reads no further than the pickle
     sys.path[:0] = [p for p in job["path"] if p not in sys.path]
     source: Source = pickle.loads(job["source"])
