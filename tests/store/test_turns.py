@@ -88,7 +88,7 @@ def test_a_refresh_runs_its_listeners_in_short_turns_and_gives_the_interval_back
         Consumer(store, announcer, switch_interval=0)
 
 
-def test_a_background_refresh_is_in_short_turns_from_the_announcement_on() -> None:
+def test_a_background_refresh_runs_in_short_turns_and_gives_the_interval_back() -> None:
     store, announcer, producer = _world()
     seen: list[float] = []
 
@@ -116,3 +116,21 @@ def test_a_background_refresh_is_in_short_turns_from_the_announcement_on() -> No
     finally:
         consumer.close()
     assert TURNS.holds == 0
+
+
+def test_an_announcement_lowers_the_interval_until_its_refresh_ran_or_the_consumer_closed() -> None:
+    store, announcer, _ = _world()
+    consumer = Consumer(store, announcer)
+    consumer.refresh()
+    consumer._announce(1)  # the version it is on: nothing to switch
+    assert TURNS.holds == 0
+    consumer._announce(2)  # as the watcher's thread does: before the refresh thread wakes
+    consumer._announce(3)  # one hold, however many announcements arrive before it runs
+    assert TURNS.holds == 1 and sys.getswitchinterval() == pytest.approx(SWITCH_INTERVAL, abs=2e-6)
+    consumer.close()
+    assert TURNS.holds == 0 and sys.getswitchinterval() == pytest.approx(DEFAULT, abs=2e-6)
+    pinned = Consumer(store, announcer)
+    pinned.pin(1)
+    pinned._announce(2)  # a pinned consumer does not move
+    assert TURNS.holds == 0
+    pinned.close()
