@@ -168,37 +168,25 @@ def read_stall_in_process(titles: int, deltas: int) -> dict[str, float]:
         producer.run_incremental(lambda inc, e=edits: [inc.add_or_modify(t) for t in e])  # type: ignore[misc]
     first = min(r.version for r in blobs.refs() if r.kind == "snapshot")
     some = titles_[0].id
-    keys, n = np.array([t.id for t in titles_], dtype=np.int64), len(titles_)  # as in _Stall
+    keys = np.array([t.id for t in titles_], dtype=np.int64)  # not a list the collector would walk
     titles_.clear()  # a million records the collector would walk: the peer's reader stalls on ours alone
 
     def measure(**options: Any) -> tuple[float, float]:
         consumer = store.Consumer(blobs, announcer, max_delta_chain=deltas + 1, **options)
         consumer.refresh(first)
         consumer.state["Title"].get(some)  # the key index is in use, so it is carried
-        stop = threading.Event()
-        worst = [0.0]
-
-        def reader() -> None:
-            r = random.Random(1)
-            last = time.perf_counter()
-            while not stop.is_set():
-                v = consumer.state["Title"].get(keys[r.randrange(n)].item())
-                _ = v.title if v is not None else None
-                now = time.perf_counter()
-                worst[0] = max(worst[0], now - last)
-                last = now
-
-        thread = threading.Thread(target=reader)
-        thread.start()
-        time.sleep(0.2)
-        worst[0] = 0.0
-        started = time.perf_counter()
-        consumer.refresh()  # applies every delta in turn
-        applied = time.perf_counter() - started
-        time.sleep(0.1)
-        stop.set()
-        thread.join()
-        return worst[0], applied
+        stall = _Stall()  # the reader of the worker processes, here beside the delta application
+        stall.start(consumer, keys)
+        try:
+            time.sleep(0.2)
+            stall.take()
+            started = time.perf_counter()
+            consumer.refresh()  # applies every delta in turn
+            applied = time.perf_counter() - started
+            time.sleep(0.1)
+            return stall.take()[0], applied
+        finally:
+            stall.stop()
 
     short, long_ = measure(), measure(switch_interval=None)
     return {
@@ -398,7 +386,7 @@ class _Stall:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def start(self, consumer: store.Consumer, keys: list[int]) -> None:
+    def start(self, consumer: store.Consumer, keys: list[int] | np.ndarray) -> None:
         # in a numpy array, not a list: the collector would walk a million-element list in every
         # collection that its generation takes part in, a stall of the benchmark's own making
         held, n = np.array(keys, dtype=np.int64), len(keys)

@@ -6,25 +6,16 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from test_host import SCHEMA, Show
 
-from marrow.store import Producer, Schema
+from marrow.store import Producer
 from marrow.store._turns import SWITCH_INTERVAL, TURNS, Turns
 from marrow.store.consumer import Consumer
 from marrow.store.memory import InMemoryAnnouncer, InMemoryBlobStore
 
-
-@dataclass(frozen=True)
-class Show:
-    __primary_key__ = "id"
-    id: int
-    name: str
-
-
-SCHEMA = Schema.from_classes(Show)
 DEFAULT = 0.005
 
 

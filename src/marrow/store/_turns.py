@@ -30,8 +30,7 @@ class Turns:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._holds = 0
-        self._saved: float | None = None  # the interval before the first hold
-        self._set: float | None = None  # what the first hold set it to
+        self._saved = self._set = 0.0  # the interval before the first hold, and what it set
 
     def enter(self, interval: float) -> None:
         with self._lock:
@@ -46,10 +45,8 @@ class Turns:
             if self._holds == 0:
                 raise RuntimeError("Turns.leave without a matching enter")
             self._holds -= 1
-            if self._holds == 0 and self._saved is not None:
-                if self._set is not None and _same(sys.getswitchinterval(), self._set):  # not changed since
-                    sys.setswitchinterval(self._saved)
-                self._saved = self._set = None
+            if self._holds == 0 and _same(sys.getswitchinterval(), self._set):  # not changed since
+                sys.setswitchinterval(self._saved)
 
     @property
     def holds(self) -> int:

@@ -173,6 +173,10 @@ class ListingRetriever:
     removed between listing and reading is skipped.
     """
 
+    #: Try the snapshot of the very version by name before listing: where a miss costs little (a
+    #: local file), which spares a shared consumer's every switch a listing of the directory.
+    snapshot_by_name = False
+
     def refs(self) -> list[BlobRef]:
         raise NotImplementedError
 
@@ -193,8 +197,12 @@ class ListingRetriever:
         return self._first("reverse", origin, toward)
 
     def _first(self, kind: str, version: int, toward: int | None = None) -> tuple[BlobRef, Buffer] | None:
-        if toward is not None and kind != "snapshot":  # by name first: no listing
+        exact = None  # by name first: no listing
+        if kind == "snapshot" and self.snapshot_by_name:
+            exact = BlobRef(kind, version)  # type: ignore[arg-type]
+        elif kind != "snapshot" and toward is not None:
             exact = BlobRef(kind, toward, version)  # type: ignore[arg-type]
+        if exact is not None:
             data = self._read(exact)
             if data is not None:
                 return exact, data

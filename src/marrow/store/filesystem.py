@@ -153,6 +153,8 @@ class FilesystemBlobStore(ListingRetriever):
     filesystem is a BlobError too; a blob removed between listing and reading is skipped.
     """
 
+    snapshot_by_name = True  # a missing file costs an open(2)
+
     def __init__(self, directory: str | os.PathLike[str]) -> None:
         self.directory = Path(directory)
 
@@ -191,13 +193,6 @@ class FilesystemBlobStore(ListingRetriever):
                 f"blob {ref.name} in {self.directory} is already published with other bytes; "
                 "a published blob never changes — publish under a new version, or remove it first"
             )
-
-    def retrieve_snapshot(self, version: int) -> tuple[BlobRef, Buffer] | None:
-        """The newest snapshot at or before ``version``: by name first, which is a shared consumer's
-        every switch, then from a listing of the directory."""
-        exact = BlobRef("snapshot", version)
-        data = self._read(exact)
-        return (exact, data) if data is not None else super().retrieve_snapshot(version)
 
     def _read(self, ref: BlobRef) -> Buffer | None:
         """The blob mapped read-only, or None when it was removed since the listing."""
