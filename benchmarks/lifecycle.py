@@ -10,7 +10,8 @@ versions change, and what memory worker processes that share versions use.
   worker switches versions by mapping; the reader's longest gap between two reads. The host
   consumer's directory is on tmpfs (``/dev/shm``) where there is one, as docs/lifecycle.md advises.
   ``read_stall_baseline_max_ms`` is the same reader's longest gap over as long a window with no
-  refresh; ``read_stall_max_ms_in_process`` the peer: the same reader while its own process applies
+  refresh, just before each switch; ``..._windows_over_1ms`` how many of either kind of window had a
+  gap over 1 ms; ``read_stall_max_ms_in_process`` the peer: the same reader while its own process applies
   two 1 % deltas, with the consumer's short GIL turns (docs/lifecycle.md), and ``..._long_turns``
   with CPython's switch interval left at 5 ms (the GIL convoy).
 * ``shared_pss_ratio_4_workers`` — total PSS of 4 workers serving one version, deltas still arriving,
@@ -478,6 +479,9 @@ def read_stall(
         f"read_stall_median_ms{suffix}": round(statistics.median(switching) * 1e3, 2),
         f"read_stall_baseline_median_ms{suffix}": round(statistics.median(quiet) * 1e3, 2),
         f"read_stall_reads_per_s{suffix}": round(reads / elapsed),  # the reader's pace, both windows
+        # how many windows had a gap over the target: the switch's own share beside the machine's
+        f"read_stall_windows_over_1ms{suffix}": sum(w > 1e-3 for w in switching),
+        f"read_stall_baseline_windows_over_1ms{suffix}": sum(w > 1e-3 for w in quiet),
     }
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from test_host import wait_until
 
 from marrow.errors import CycleError, RefreshError
 from marrow.store import Schema
@@ -459,6 +460,45 @@ def test_a_superseded_version_is_freed_once_nobody_holds_it(world: Any) -> None:
     assert consumer.refresh()["Show"].get(3).name == "Three"
     gc.collect()
     assert gone() is None
+
+
+def release_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "marrow-release"]
+
+
+def test_releases_run_on_one_thread_that_a_started_consumer_starts_before_any_switch(world: Any) -> None:
+    """A thread started at a switch holds up that switch's readers; one thread serves every consumer."""
+    store, announcer, producer = world
+    producer.run_cycle(populate(shows(20)))
+    consumers = [Consumer(store, announcer, release_delay=0.0, keep_superseded=0) for _ in range(3)]
+    with consumers[0]:
+        consumers[0].start()
+        assert len(release_threads()) == 1
+        consumers[0].wait_for(announcer.latest())
+        olds = [weakref.ref(c.refresh()) for c in consumers[1:]]
+        for i in range(3):
+            producer.run_incremental(lambda inc, i=i: inc.add_or_modify(Show(1, f"One {i}", 1)))
+            for c in consumers[1:]:
+                c.refresh()
+            consumers[0].wait_for(announcer.latest())
+        assert len(release_threads()) == 1
+    # freed by the releases: with keep_superseded=0, each runs a full collection
+    wait_until(lambda: all(o() is None for o in olds), "superseded versions freed by the releases")
+
+
+def test_a_consumer_dropped_while_its_release_is_pending_is_freed_and_the_release_skipped(world: Any) -> None:
+    store, announcer, producer = world
+    producer.run_cycle(populate(shows(20)))
+    consumer = Consumer(store, announcer, release_delay=0.3)
+    consumer.refresh()
+    producer.run_incremental(lambda inc: inc.add_or_modify(Show(1, "One", 1)))
+    consumer.refresh()  # a release is now due in 0.3 s
+    gone = weakref.ref(consumer)
+    del consumer
+    gc.collect()
+    assert gone() is None  # the release thread holds it weakly
+    time.sleep(0.4)
+    assert release_threads() and release_threads()[0].is_alive()  # and went on without it
 
 
 # --- a producer killed mid-publish -------------------------------------------------------------------

@@ -27,6 +27,8 @@ that to Python's own collections.
 from __future__ import annotations
 
 import gc
+import heapq
+import itertools
 import logging
 import threading
 import time
@@ -270,9 +272,7 @@ class Consumer:
         """Schedule the release of ``previous`` (see ``release_delay``)."""
         with self._wake:
             self._superseded.append((weakref.ref(previous), self._sources.get(previous)))
-        timer = threading.Timer(self.release_delay or 0.0, self._release)
-        timer.daemon = True
-        timer.start()
+        RELEASES.schedule(self, self.release_delay or 0.0)
 
     def _release(self) -> None:
         """Give back the memory of superseded versions, once readers have had ``release_delay`` to
@@ -321,6 +321,8 @@ class Consumer:
             raise RefreshError("a consumer without an announcement watcher cannot follow announcements")
         if self._thread is not None:
             return
+        if self.release_delay is not None:
+            RELEASES.ready()  # before the first switch: starting a thread then would hold up readers
         self._thread = threading.Thread(target=self._run, name="marrow-consumer", daemon=True)
         self._thread.start()
         self._unsubscribe = self.watcher.subscribe(self._announce)
@@ -402,3 +404,52 @@ class Consumer:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class _Releases:
+    """One thread per process that runs consumers' releases as they fall due (see
+    :meth:`Consumer._release`). Before, each switch started a ``threading.Timer``: a thread start
+    is a few GIL hand-overs with the starting thread, and a busy reader thread waited up to 1.35 ms
+    for one (benchmarks/RESULTS.md, lifecycle run 9). Consumers are held weakly: one dropped while
+    its release is pending is freed, and the release skipped."""
+
+    def __init__(self) -> None:
+        self._due: list[tuple[float, int, weakref.ref[Consumer]]] = []  # a heap, soonest first
+        self._order = itertools.count()  # ties in time go in the order scheduled
+        self._changed = threading.Condition()
+        self._thread: threading.Thread | None = None
+
+    def ready(self) -> None:
+        """Start the thread unless it runs (a forked child starts its own)."""
+        with self._changed:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="marrow-release", daemon=True)
+                self._thread.start()
+
+    def schedule(self, consumer: Consumer, delay: float) -> None:
+        """Run ``consumer._release()`` in ``delay`` seconds."""
+        with self._changed:
+            heapq.heappush(self._due, (time.monotonic() + delay, next(self._order), weakref.ref(consumer)))
+            self._changed.notify()
+        self.ready()
+
+    def _run(self) -> None:
+        while True:
+            with self._changed:
+                while True:
+                    now = time.monotonic()
+                    if self._due and self._due[0][0] <= now:
+                        break
+                    self._changed.wait(self._due[0][0] - now if self._due else None)
+                _, _, ref = heapq.heappop(self._due)
+            consumer = ref()
+            if consumer is None:
+                continue
+            try:
+                consumer._release()
+            except Exception:  # one consumer's failure must not stop the releases of others
+                log.exception("releasing superseded versions of %r failed", consumer)
+            del consumer  # not held while waiting: a consumer dropped meanwhile is freed
+
+
+RELEASES = _Releases()  #: the process's release thread
