@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from marrow.errors import BlobVersionError, CorruptBlobError, SchemaError
+from marrow.store._accel import speedups
 from marrow.store._columns import Codes, Column, Table
 from marrow.store._packed import Packed
 from marrow.store._strings import ZDICT_BYTES, Codec, Deflate, Symbols
@@ -166,9 +167,15 @@ def write_blob(blob: Blob) -> bytes:
     for (offset, nbytes, _), a in zip(sections, w.arrays, strict=True):
         out[offset : offset + nbytes] = memoryview(a).cast("B")
     with memoryview(out) as view:
-        crc = zlib.crc32(view[:body])
+        crc = _crc32(view[:body])
     _TRAILER.pack_into(out, body, crc, 0, len(out))
     return out  # type: ignore[return-value]  # a bytearray: bytes would copy it once more
+
+
+def _crc32(view: memoryview) -> int:
+    """``zlib.crc32`` of a byte view; through the C accelerator where built (by carry-less
+    multiplication where the CPU has it: 45 MB in 8 ms, against zlib's 18–27 on this machine)."""
+    return int(speedups.crc32(view, len(view))) if speedups is not None else zlib.crc32(view)
 
 
 def _align(n: int) -> int:
@@ -197,7 +204,7 @@ def read_header(buf: Any) -> tuple[str, dict[str, Any]]:
         raise CorruptBlobError(f"blob is {n} bytes but says it is {total} (truncated or padded)")
     # a buffer that knows a cheaper way to checksum itself (a mapped file: without faulting it in) says so
     check = getattr(buf, "crc32", None)
-    actual = check(n - _TRAILER.size) if callable(check) else zlib.crc32(mv[: n - _TRAILER.size])
+    actual = check(n - _TRAILER.size) if callable(check) else _crc32(mv[: n - _TRAILER.size])
     if actual != crc:
         raise CorruptBlobError(
             f"blob checksum mismatch (stored {crc:08x}, computed {actual:08x}): it is corrupt"

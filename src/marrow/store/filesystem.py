@@ -115,7 +115,8 @@ class MappedFile(mmap.mmap):
         whole scheduler tick (benchmarks/RESULTS.md, lifecycle run 8)."""
         if speedups is not None and hasattr(speedups, "crc32") and _DONTNEED is not None and not self.closed:
             # in 1 MiB steps with a 20 µs sleep between: a reader that shares a core with this thread
-            # then waits at most a step (≈ 0.6 ms), not the scheduler's tick (4 ms here)
+            # then waits at most a step (≈ 0.2 ms; 0.8 where the CPU has no carry-less multiply), not
+            # the scheduler's tick (4 ms here)
             return int(speedups.crc32(self, end, _PAUSED_CHUNK, _DONTNEED, _PAUSE_US))
         crc = 0
         with memoryview(self) as view:
