@@ -776,7 +776,7 @@ static uint32_t crc_update(uint32_t crc, const uint8_t *p, size_t n) {
 /* CRC-32 by carry-less multiplication (Intel, "Fast CRC Computation for Generic Polynomials Using
  * PCLMULQDQ", 2009): four 16-byte lanes are folded forward 64 bytes a step, then into one lane; that
  * lane is congruent to the whole input modulo the polynomial, so its CRC, computed by the table from a
- * zero register, is the input's. 8-12x the table's speed on this machine; used where the CPU has it.
+ * zero register, is the input's. 5x the table's speed here (45 MB: 8 ms, not 40); used where the CPU has it.
  * `reg` is the raw CRC register (not inverted); n >= 64. Returns the register after the whole 64-byte
  * multiples; *done says how many bytes that was. */
 __attribute__((target("pclmul,sse4.1"))) static uint32_t clmul_fold(uint32_t reg, const uint8_t *p, size_t n,

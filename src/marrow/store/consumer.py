@@ -420,18 +420,21 @@ class _Releases:
         self._thread: threading.Thread | None = None
 
     def ready(self) -> None:
-        """Start the thread unless it runs (a forked child starts its own)."""
+        """Start the thread unless it runs."""
         with self._changed:
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._run, name="marrow-release", daemon=True)
-                self._thread.start()
+            self._running()
 
     def schedule(self, consumer: Consumer, delay: float) -> None:
         """Run ``consumer._release()`` in ``delay`` seconds."""
         with self._changed:
             heapq.heappush(self._due, (time.monotonic() + delay, next(self._order), weakref.ref(consumer)))
             self._changed.notify()
-        self.ready()
+            self._running()
+
+    def _running(self) -> None:  # with self._changed held; a forked child starts its own thread
+        if self._thread is None or not self._thread.is_alive():
+            self._thread = threading.Thread(target=self._run, name="marrow-release", daemon=True)
+            self._thread.start()
 
     def _run(self) -> None:
         while True:
